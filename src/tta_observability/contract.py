@@ -1,0 +1,349 @@
+"""The metric contract: every metric name, label set, bucket list and span attribute key.
+
+Nothing else in the library spells a metric name. ``docs/metrics.md``, the shipped rules and the
+dashboards are checked against this module by tests, so a panel or an alert can never query a
+name that no code emits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+CONTRACT_VERSION: Final = 1
+
+MetricType = Literal["counter", "gauge", "histogram"]
+
+#: Labels that every series carries. Their values come from ``setup()`` and are applied at scrape
+#: time, so calls made before ``setup()`` are still counted under the final service name.
+COMMON_LABELS: Final = ("service_name", "environment")
+
+#: Seconds. LLM calls take seconds to minutes; in-process primitives take milliseconds.
+DURATION_BUCKETS_SECONDS: Final = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+
+#: CI steps run from seconds to the better part of an hour.
+CI_DURATION_BUCKETS_SECONDS: Final = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+STATUS_SUCCESS: Final = "success"
+STATUS_ERROR: Final = "error"
+STATUS_TIMEOUT: Final = "timeout"
+STATUS_CANCELLED: Final = "cancelled"
+STATUSES: Final = (STATUS_SUCCESS, STATUS_ERROR, STATUS_TIMEOUT, STATUS_CANCELLED)
+
+#: Label value that replaces any value past the cardinality limit.
+OVERFLOW_VALUE: Final = "__overflow__"
+#: Longest label value kept; longer values are truncated.
+MAX_LABEL_VALUE_LENGTH: Final = 128
+#: Distinct values one bounded label may take per metric before folding into ``OVERFLOW_VALUE``.
+DEFAULT_MAX_LABEL_VALUES: Final = 1000
+
+#: Labels whose values come from user data and so are bounded by the cardinality guard.
+BOUNDED_LABELS: Final = frozenset({"primitive_name", "error_type", "slo", "workflow", "route", "model"})
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the contract. ``labels`` excludes :data:`COMMON_LABELS`."""
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    #: Issue that introduced it, for the docs; "core" series are emitted by ``@observed``.
+    group: str = "core"
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        return (*COMMON_LABELS, *self.labels)
+
+    @property
+    def series_names(self) -> tuple[str, ...]:
+        """Names of the series Prometheus stores for this metric."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+_P = ("primitive_type", "primitive_name")
+
+PRIMITIVE_EXECUTIONS = Metric(
+    "tta_primitive_executions_total",
+    "counter",
+    "Calls of an observed primitive or function, by outcome.",
+    (*_P, "status"),
+)
+PRIMITIVE_ERRORS = Metric(
+    "tta_primitive_errors_total",
+    "counter",
+    "Calls that raised, by exception class name.",
+    (*_P, "error_type"),
+)
+PRIMITIVE_DURATION = Metric(
+    "tta_primitive_duration_seconds",
+    "histogram",
+    "Wall-clock duration of an observed call, exemplars link to its trace.",
+    _P,
+    DURATION_BUCKETS_SECONDS,
+)
+PRIMITIVE_IN_FLIGHT = Metric(
+    "tta_primitive_in_flight",
+    "gauge",
+    "Observed calls currently running.",
+    _P,
+)
+SLO_REQUESTS = Metric(
+    "tta_slo_requests_total", "counter", "Calls counted towards an SLO.", ("slo",), group="slo"
+)
+SLO_ERRORS = Metric(
+    "tta_slo_errors_total",
+    "counter",
+    "SLO calls that failed or ran longer than the SLO's latency threshold.",
+    ("slo",),
+    group="slo",
+)
+SLO_OBJECTIVE = Metric(
+    "tta_slo_objective_ratio",
+    "gauge",
+    "Target ratio of good calls for an SLO (for example 0.999).",
+    ("slo",),
+    group="slo",
+)
+SLO_LATENCY_THRESHOLD = Metric(
+    "tta_slo_latency_threshold_seconds",
+    "gauge",
+    "Latency above which an SLO call counts as bad.",
+    ("slo",),
+    group="slo",
+)
+BUILD_INFO = Metric(
+    "tta_build_info",
+    "gauge",
+    "Always 1; labels say which build of the application is running.",
+    ("version", "commit", "tta_observability_version"),
+)
+LABEL_OVERFLOW = Metric(
+    "tta_observability_label_overflow_total",
+    "counter",
+    "Label values folded into __overflow__ by the cardinality guard.",
+    ("metric", "label"),
+)
+SPANS_EXPORTED = Metric(
+    "tta_observability_spans_exported_total",
+    "counter",
+    "Spans handed to the span exporter, by result (success or failure).",
+    ("result",),
+    group="export",
+)
+SPANS_DROPPED = Metric(
+    "tta_observability_spans_dropped_total",
+    "counter",
+    "Spans dropped because the export queue was full.",
+    group="export",
+)
+
+WORKFLOW_EXECUTIONS = Metric(
+    "tta_workflow_executions_total",
+    "counter",
+    "Workflow runs (the outermost observed call of a trace), by outcome.",
+    ("workflow", "status"),
+    group="workflow",
+)
+WORKFLOW_DURATION = Metric(
+    "tta_workflow_duration_seconds",
+    "histogram",
+    "Duration of a workflow run, exemplars link to its trace.",
+    ("workflow",),
+    DURATION_BUCKETS_SECONDS,
+    group="workflow",
+)
+RETRY_ATTEMPTS = Metric(
+    "tta_retry_attempts_total",
+    "counter",
+    "Attempts made by a retry primitive, by outcome (success or error).",
+    ("primitive_name", "outcome"),
+    group="recovery",
+)
+FALLBACK_ACTIVATIONS = Metric(
+    "tta_fallback_activations_total",
+    "counter",
+    "Times a fallback primitive ran its fallback branch.",
+    ("primitive_name",),
+    group="recovery",
+)
+TIMEOUTS = Metric(
+    "tta_timeouts_total",
+    "counter",
+    "Calls cut off by a timeout primitive.",
+    ("primitive_name",),
+    group="recovery",
+)
+CIRCUIT_BREAKER_STATE = Metric(
+    "tta_circuit_breaker_state",
+    "gauge",
+    "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+    ("primitive_name",),
+    group="recovery",
+)
+CIRCUIT_BREAKER_TRANSITIONS = Metric(
+    "tta_circuit_breaker_transitions_total",
+    "counter",
+    "Circuit breaker state changes.",
+    ("primitive_name", "from_state", "to_state"),
+    group="recovery",
+)
+CACHE_REQUESTS = Metric(
+    "tta_cache_requests_total",
+    "counter",
+    "Cache lookups, by result (hit or miss).",
+    ("primitive_name", "result"),
+    group="recovery",
+)
+ROUTER_DECISIONS = Metric(
+    "tta_router_decisions_total",
+    "counter",
+    "Routes chosen by a router or switch primitive.",
+    ("primitive_name", "route"),
+    group="recovery",
+)
+LLM_TOKENS = Metric(
+    "tta_llm_tokens_total",
+    "counter",
+    "LLM tokens used, by token_type (input or output).",
+    ("provider", "model", "token_type"),
+    group="llm",
+)
+LLM_COST = Metric(
+    "tta_llm_cost_usd_total",
+    "counter",
+    "LLM spend in US dollars.",
+    ("provider", "model"),
+    group="llm",
+)
+
+#: Pushed to a Pushgateway by ``tta-observability ci run``; ``job`` and ``environment`` are
+#: grouping keys, so these carry ``job`` rather than ``service_name``.
+CI_STEP_DURATION = Metric(
+    "tta_ci_step_duration_seconds",
+    "gauge",
+    "Duration of the last run of a CI step.",
+    group="ci",
+)
+CI_STEP_LAST_SUCCESS = Metric(
+    "tta_ci_step_last_success_timestamp_seconds",
+    "gauge",
+    "Unix time of the last successful run of a CI step.",
+    group="ci",
+)
+CI_STEP_RUNS = Metric(
+    "tta_ci_step_runs_total",
+    "counter",
+    "Runs of a CI step, by status (success or failure).",
+    ("status",),
+    group="ci",
+)
+DEPLOYMENT = Metric(
+    "tta_deployment_timestamp_seconds",
+    "gauge",
+    "Unix time of the last deployment of a version, for dashboard annotations.",
+    ("version",),
+    group="ci",
+)
+
+METRICS: Final[tuple[Metric, ...]] = (
+    PRIMITIVE_EXECUTIONS,
+    PRIMITIVE_ERRORS,
+    PRIMITIVE_DURATION,
+    PRIMITIVE_IN_FLIGHT,
+    SLO_REQUESTS,
+    SLO_ERRORS,
+    SLO_OBJECTIVE,
+    SLO_LATENCY_THRESHOLD,
+    BUILD_INFO,
+    LABEL_OVERFLOW,
+    SPANS_EXPORTED,
+    SPANS_DROPPED,
+    WORKFLOW_EXECUTIONS,
+    WORKFLOW_DURATION,
+    RETRY_ATTEMPTS,
+    FALLBACK_ACTIVATIONS,
+    TIMEOUTS,
+    CIRCUIT_BREAKER_STATE,
+    CIRCUIT_BREAKER_TRANSITIONS,
+    CACHE_REQUESTS,
+    ROUTER_DECISIONS,
+    LLM_TOKENS,
+    LLM_COST,
+    CI_STEP_DURATION,
+    CI_STEP_LAST_SUCCESS,
+    CI_STEP_RUNS,
+    DEPLOYMENT,
+)
+
+METRICS_BY_NAME: Final = {m.name: m for m in METRICS}
+
+#: Series that prometheus-client's default collectors and Prometheus itself provide; rules and
+#: dashboards may query them without the library defining them.
+EXTERNAL_SERIES: Final = frozenset(
+    {
+        "up",
+        "scrape_duration_seconds",
+        "scrape_samples_scraped",
+        "scrape_series_added",
+        "ALERTS",
+        "ALERTS_FOR_STATE",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "python_gc_collections_total",
+        "python_info",
+        "push_time_seconds",
+        "push_failure_time_seconds",
+    }
+)
+
+
+def known_series() -> frozenset[str]:
+    """Every series name a query may use: the contract's series plus :data:`EXTERNAL_SERIES`."""
+    return frozenset(s for m in METRICS for s in m.series_names) | EXTERNAL_SERIES
+
+
+# Span attribute keys.
+ATTR_PRIMITIVE_TYPE: Final = "tta.primitive.type"
+ATTR_PRIMITIVE_NAME: Final = "tta.primitive.name"
+ATTR_STATUS: Final = "tta.status"
+ATTR_SLO: Final = "tta.slo"
+ATTR_WORKFLOW_ID: Final = "tta.workflow.id"
+ATTR_CORRELATION_ID: Final = "tta.correlation_id"
+ATTR_SESSION_ID: Final = "tta.session_id"
+ATTR_AGENT_ID: Final = "tta.agent_id"
+ATTR_CODE_FUNCTION: Final = "code.function"
+ATTR_CODE_NAMESPACE: Final = "code.namespace"
+ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_GEN_AI_SYSTEM: Final = "gen_ai.system"
+ATTR_GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+ATTR_GEN_AI_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+ATTR_GEN_AI_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+
+#: ``primitive_type`` of a plain decorated function.
+FUNCTION_TYPE: Final = "function"
