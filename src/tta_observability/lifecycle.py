@@ -1,0 +1,390 @@
+"""``setup()`` and its handle: tracer provider, exporter, sampler, metrics endpoint, build info.
+
+Nothing global is changed without a way back: processors we add are shut down by
+``shutdown()``, the store is unregistered from the registry, the server stops, log filters go.
+The one exception is installing a global ``TracerProvider`` when none was set, which the
+OpenTelemetry API does not allow to undo.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+from . import __about__
+from . import contract as c
+from ._state import STATE, INSTRUMENTATION_NAME, logger
+from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
+from .metrics import STORE, MetricStore
+from .slo import SLO
+
+_OTLP_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.sdk._shared_internal",
+)
+
+
+class _OnceFilter(logging.Filter):
+    """Lets each distinct message template through once: an unreachable collector says so once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[object] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+class _CountingExporter(SpanExporter):
+    """Counts exported and failed spans, and warns once when the backend is unreachable."""
+
+    def __init__(self, inner: SpanExporter, target: str, store: MetricStore) -> None:
+        self.inner = inner
+        self.target = target
+        self.counter = store.counter(c.SPANS_EXPORTED)
+        self.failing = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        try:
+            result = self.inner.export(spans)
+        except Exception as exc:  # an exporter bug must not kill the export thread
+            logger.debug("span exporter raised", exc_info=exc)
+            result = SpanExportResult.FAILURE
+        ok = result == SpanExportResult.SUCCESS
+        self.counter.inc(("success" if ok else "failure",), len(spans))
+        if not ok and not self.failing:
+            self.failing = True
+            logger.warning(
+                "tta_observability: cannot export spans to %s; spans are dropped until it is "
+                "reachable (the application is unaffected; see "
+                "tta_observability_spans_exported_total{result=\"failure\"})",
+                self.target,
+            )
+        elif ok and self.failing:
+            self.failing = False
+            logger.info("tta_observability: span export to %s recovered", self.target)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+class _CountingBatchProcessor(BatchSpanProcessor):
+    """A bounded batch processor that counts the spans it drops when its queue is full."""
+
+    def __init__(self, exporter: SpanExporter, store: MetricStore, max_queue_size: int) -> None:
+        super().__init__(exporter, max_queue_size=max_queue_size)
+        self.dropped = store.counter(c.SPANS_DROPPED)
+        self.max_queue_size = max_queue_size
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            queue = self._batch_processor._queue  # type: ignore[attr-defined]
+            if len(queue) >= self.max_queue_size:
+                self.dropped.inc(())
+        except Exception:  # noqa: S110 - private layout changed: lose the count, keep the span
+            pass
+        super().on_end(span)
+
+
+def _sampler(settings: Settings) -> Sampler:
+    kind, ratio = settings.sampler, settings.sample_ratio
+    base: Sampler
+    if kind.endswith("always_on"):
+        base = ALWAYS_ON
+    elif kind.endswith("always_off"):
+        base = ALWAYS_OFF
+    else:
+        base = TraceIdRatioBased(ratio)
+    return ParentBased(base) if kind.startswith("parentbased") else base
+
+
+def _exporter(settings: Settings, otlp_timeout: float) -> tuple[SpanExporter, str] | None:
+    if settings.exporter == "none":
+        return None
+    if settings.exporter == "console":
+        return ConsoleSpanExporter(service_name=settings.service_name), "the console"
+    endpoint = settings.otlp_endpoint
+    if settings.otlp_protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        parsed = urlparse(endpoint) if endpoint else None
+        insecure = parsed.scheme == "http" if parsed else None
+        exporter: SpanExporter = GrpcExporter(
+            endpoint=endpoint, insecure=insecure, timeout=otlp_timeout
+        )
+        return exporter, endpoint or "the default OTLP/gRPC endpoint (localhost:4317)"
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    if endpoint and urlparse(endpoint).path in ("", "/"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return (
+        HttpExporter(endpoint=endpoint, timeout=otlp_timeout),
+        endpoint or "the default OTLP/HTTP endpoint (localhost:4318)",
+    )
+
+
+class Handle:
+    """What ``setup()`` started. ``shutdown()`` undoes it; it is safe to call twice."""
+
+    def __init__(self, settings: Settings, registry: CollectorRegistry, store: MetricStore) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.store = store
+        self.tracer_provider: TracerProvider | None = None
+        self.span_processor: BatchSpanProcessor | None = None
+        self.metrics_host: str | None = None
+        self.metrics_port: int | None = None
+        self._server: Any = None
+        self._server_thread: threading.Thread | None = None
+        self._log_filter: _OnceFilter | None = None
+        self._closers: list[Any] = []
+        self._lock = threading.Lock()
+        self.is_shutdown = False
+
+    @property
+    def service_name(self) -> str:
+        return self.settings.service_name
+
+    @property
+    def environment(self) -> str:
+        return self.settings.environment
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_port is None:
+            return None
+        return f"http://{self.metrics_host}:{self.metrics_port}/metrics"
+
+    def add_closer(self, closer: Any) -> None:
+        """Run ``closer()`` at shutdown (last added runs first)."""
+        self._closers.append(closer)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Flush spans (for at most ``timeout`` seconds), stop the server, undo ``setup()``."""
+        global _HANDLE
+        with self._lock:
+            if self.is_shutdown:
+                return
+            self.is_shutdown = True
+        for closer in reversed(self._closers):
+            try:
+                closer()
+            except Exception as exc:
+                logger.warning("tta_observability: shutdown step failed: %r", exc)
+        if self.span_processor is not None:
+            try:
+                self.span_processor.force_flush(int(timeout * 1000))
+                inner = getattr(self.span_processor, "_batch_processor", None)
+                if inner is not None:
+                    inner.shutdown(timeout_millis=int(timeout * 1000))
+                else:
+                    self.span_processor.shutdown()
+            except Exception as exc:
+                logger.warning("tta_observability: span processor shutdown failed: %r", exc)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        try:
+            self.registry.unregister(self.store)
+        except KeyError:
+            pass
+        if self._log_filter is not None:
+            for name in _OTLP_LOGGERS:
+                logging.getLogger(name).removeFilter(self._log_filter)
+        STATE.reset_tracer()
+        atexit.unregister(self.shutdown)
+        with _SETUP_LOCK:
+            if _HANDLE is self:
+                _HANDLE = None
+
+
+_HANDLE: Handle | None = None
+_SETUP_LOCK = threading.Lock()
+
+
+def current() -> Handle | None:
+    """The handle of the running ``setup()``, if any."""
+    return _HANDLE
+
+
+def setup(
+    service_name: str | None = None,
+    *,
+    service_version: str | None = None,
+    environment: str | None = None,
+    commit: str | None = None,
+    traces_exporter: str | None = None,
+    otlp_endpoint: str | None = None,
+    otlp_protocol: str | None = None,
+    otlp_timeout: float = 10.0,
+    sample_ratio: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+    max_queue_size: int = 2048,
+    registry: CollectorRegistry | None = None,
+    metrics_port: int | None = DEFAULT_METRICS_PORT,
+    metrics_host: str = "127.0.0.1",
+    max_label_values: int = c.DEFAULT_MAX_LABEL_VALUES,
+    slos: Iterable[SLO] = (),
+) -> Handle:
+    """Start observability for this process; call once at start-up.
+
+    Settings not given as arguments come from the standard OpenTelemetry variables
+    (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_EXPORTER_OTLP_*``,
+    ``OTEL_TRACES_SAMPLER``/``_ARG``). A second call returns the running handle.
+
+    ``metrics_port``: 9464 by default, 0 for a free port (see ``handle.metrics_port``), None for
+    no server (mount :func:`tta_observability.metrics_wsgi_app` yourself).
+    """
+    global _HANDLE
+    with _SETUP_LOCK:
+        if _HANDLE is not None:
+            logger.info("tta_observability: setup() already ran; returning the running handle")
+            return _HANDLE
+        if metrics_port is not None and (
+            isinstance(metrics_port, bool)
+            or not isinstance(metrics_port, int)
+            or not 0 <= metrics_port <= 65535
+        ):
+            raise ConfigError(f"metrics_port must be 0 to 65535 or None, got {metrics_port!r}")
+        if isinstance(max_label_values, bool) or not isinstance(max_label_values, int) or (
+            max_label_values < 1
+        ):
+            raise ConfigError(f"max_label_values must be a positive int, got {max_label_values!r}")
+        if not isinstance(max_queue_size, int) or max_queue_size < 1:
+            raise ConfigError(f"max_queue_size must be a positive int, got {max_queue_size!r}")
+        slo_list = list(slos)
+        for slo in slo_list:
+            if not isinstance(slo, SLO):
+                raise ConfigError(f"slos must hold tta_observability.SLO objects, got {slo!r}")
+        settings = resolve(
+            service_name=service_name,
+            service_version=service_version,
+            environment=environment,
+            commit=commit,
+            exporter=traces_exporter,
+            otlp_endpoint=otlp_endpoint,
+            otlp_protocol=otlp_protocol,
+            sample_ratio=sample_ratio,
+        )
+        store = STORE
+        registry = REGISTRY if registry is None else registry
+        handle = Handle(settings, registry, store)
+
+        store.service_name = settings.service_name
+        store.environment = settings.environment
+        store.build_info = (settings.service_version, settings.commit, __about__.__version__)
+        store.set_label_limit(max_label_values)
+        for slo in slo_list:
+            store.slo(slo)
+
+        _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout)
+        try:
+            registry.register(store)
+        except ValueError:
+            pass  # already registered by an earlier setup() in this process
+        if metrics_port is not None:
+            _start_server(handle, metrics_host, metrics_port)
+        atexit.register(handle.shutdown)
+        _HANDLE = handle
+        return handle
+
+
+def _setup_traces(
+    handle: Handle, provider: TracerProvider | None, max_queue_size: int, otlp_timeout: float
+) -> None:
+    settings = handle.settings
+    if provider is None:
+        current_provider = trace.get_tracer_provider()
+        if isinstance(current_provider, TracerProvider):
+            provider = current_provider  # the app's own: add to it, never replace it
+        else:
+            resource = Resource.create(
+                {
+                    "service.name": settings.service_name,
+                    "service.version": settings.service_version,
+                    "deployment.environment.name": settings.environment,
+                }
+            )
+            provider = TracerProvider(resource=resource, sampler=_sampler(settings))
+            trace.set_tracer_provider(provider)
+    handle.tracer_provider = provider
+    made = _exporter(settings, otlp_timeout)
+    if made is not None:
+        exporter, target = made
+        processor = _CountingBatchProcessor(
+            _CountingExporter(exporter, target, handle.store), handle.store, max_queue_size
+        )
+        provider.add_span_processor(processor)
+        handle.span_processor = processor
+        handle._log_filter = _OnceFilter()
+        for name in _OTLP_LOGGERS:
+            logging.getLogger(name).addFilter(handle._log_filter)
+    STATE.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __about__.__version__)
+
+
+def _start_server(handle: Handle, host: str, port: int) -> None:
+    try:
+        server, thread = start_http_server(port, addr=host, registry=handle.registry)
+    except OSError as exc:
+        # Two workers of one app commonly race for the same port: warn, keep the app running.
+        logger.warning(
+            "tta_observability: cannot serve metrics on %s:%s (%s); no metrics endpoint started",
+            host,
+            port,
+            exc,
+        )
+        return
+    handle._server, handle._server_thread = server, thread
+    handle.metrics_host = host
+    handle.metrics_port = int(server.server_port)
+
+
+def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:
+    """A WSGI app serving /metrics (OpenMetrics with exemplars when asked), for ``metrics_port=None``."""
+    from prometheus_client import make_wsgi_app  # noqa: PLC0415
+
+    return make_wsgi_app(REGISTRY if registry is None else registry)
+
+
+def metrics_asgi_app(registry: CollectorRegistry | None = None) -> Any:
+    """An ASGI app serving /metrics, for ``metrics_port=None``."""
+    from prometheus_client import make_asgi_app  # noqa: PLC0415
+
+    return make_asgi_app(REGISTRY if registry is None else registry)

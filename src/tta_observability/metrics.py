@@ -1,0 +1,454 @@
+"""The metric store and its Prometheus collector: the per-call hot path.
+
+prometheus-client's own metric objects take a lock and validate exemplar labels on every update,
+which costs more than the update itself. Here a call updates plain integers and floats in a series
+object resolved once, at decoration time, and keeps the latest exemplar as raw integer ids; label
+sets, hex ids and samples are built only when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
+from prometheus_client.utils import floatToGoString
+
+from . import contract as c
+from .slo import SLO
+
+logger = logging.getLogger("tta_observability")
+
+_BOUNDS = c.DURATION_BUCKETS_SECONDS
+_LE = (*(floatToGoString(b) for b in _BOUNDS), "+Inf")
+STATUS_INDEX = {s: i for i, s in enumerate(c.STATUSES)}
+
+# (trace_id, span_id, observed value, unix time); ids stay integers until a scrape.
+RawExemplar = tuple[int, int, float, float]
+
+
+class LabelGuard:
+    """Bounds the distinct values of one label of one metric.
+
+    Values past ``limit`` fold into ``__overflow__``, counted by
+    ``tta_observability_label_overflow_total{metric, label}``.
+    """
+
+    __slots__ = ("label", "limit", "lock", "metric", "overflowed", "seen")
+
+    def __init__(self, metric: str, label: str, limit: int) -> None:
+        self.metric = metric
+        self.label = label
+        self.limit = limit
+        self.seen: set[str] = set()
+        self.overflowed = 0
+        self.lock = threading.Lock()
+
+    def admit(self, value: object) -> str:
+        text = value if type(value) is str else str(value)
+        if len(text) > c.MAX_LABEL_VALUE_LENGTH:
+            text = text[: c.MAX_LABEL_VALUE_LENGTH]
+        if text in self.seen:
+            return text
+        with self.lock:
+            if text in self.seen:
+                return text
+            if len(self.seen) < self.limit:
+                self.seen.add(text)
+                return text
+            self.overflowed += 1
+        return c.OVERFLOW_VALUE
+
+
+class Histogram:
+    """Bucket counts, sum and the latest exemplar per bucket for one label set."""
+
+    __slots__ = ("buckets", "exemplars", "sum")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(_BOUNDS) + 1)
+        self.exemplars: list[RawExemplar | None] = [None] * (len(_BOUNDS) + 1)
+        self.sum = 0.0
+
+
+class PrimitiveSeries:
+    """Every per-call series of one (primitive_type, primitive_name).
+
+    ``record`` is the hot path: one lock, a bisect and a few integer updates.
+    """
+
+    __slots__ = (
+        "errors",
+        "hist",
+        "in_flight",
+        "lock",
+        "name",
+        "ptype",
+        "status_counts",
+        "status_exemplars",
+        "store",
+    )
+
+    def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
+        self.store = store
+        self.ptype = ptype
+        self.name = name
+        self.lock = threading.Lock()
+        self.status_counts = [0] * len(c.STATUSES)
+        self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
+        self.hist = Histogram()
+        self.in_flight = 0
+        self.errors: dict[str, int] = {}
+
+    def begin(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+
+    def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
+        i = bisect_left(_BOUNDS, duration)
+        hist = self.hist
+        with self.lock:
+            self.in_flight -= 1
+            self.status_counts[status] += 1
+            hist.buckets[i] += 1
+            hist.sum += duration
+            if trace_id:
+                ex = (trace_id, span_id, duration, time.time())
+                hist.exemplars[i] = ex
+                self.status_exemplars[status] = ex
+
+    def record_error(self, error_type: str) -> None:
+        label = self.store.error_type_guard.admit(error_type)
+        with self.lock:
+            self.errors[label] = self.errors.get(label, 0) + 1
+
+
+class SLOSeries:
+    __slots__ = ("bad", "lock", "requests", "slo")
+
+    def __init__(self, slo: SLO) -> None:
+        self.slo = slo
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.bad = 0
+
+    def record(self, bad: bool) -> None:
+        with self.lock:
+            self.requests += 1
+            if bad:
+                self.bad += 1
+
+
+class WorkflowSeries:
+    __slots__ = ("hist", "lock", "status_counts", "status_exemplars", "workflow")
+
+    def __init__(self, workflow: str) -> None:
+        self.workflow = workflow
+        self.lock = threading.Lock()
+        self.status_counts = [0] * len(c.STATUSES)
+        self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
+        self.hist = Histogram()
+
+    def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
+        i = bisect_left(_BOUNDS, duration)
+        hist = self.hist
+        with self.lock:
+            self.status_counts[status] += 1
+            hist.buckets[i] += 1
+            hist.sum += duration
+            if trace_id:
+                ex = (trace_id, span_id, duration, time.time())
+                hist.exemplars[i] = ex
+                self.status_exemplars[status] = ex
+
+
+class LabeledCounter:
+    """A counter or gauge keyed by a tuple of label values (the cooler, less hot series)."""
+
+    __slots__ = ("guards", "lock", "metric", "values")
+
+    def __init__(self, metric: c.Metric, guards: dict[int, LabelGuard]) -> None:
+        self.metric = metric
+        self.guards = guards  # label position -> guard, for the bounded labels
+        self.lock = threading.Lock()
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def key(self, values: tuple[object, ...]) -> tuple[str, ...]:
+        if len(values) != len(self.metric.labels):
+            raise ValueError(
+                f"{self.metric.name} takes labels {self.metric.labels}, got {len(values)} values"
+            )
+        out = []
+        for i, v in enumerate(values):
+            guard = self.guards.get(i)
+            if guard is not None:
+                out.append(guard.admit(v))
+            else:
+                text = v if type(v) is str else str(v)
+                out.append(text[: c.MAX_LABEL_VALUE_LENGTH])
+        return tuple(out)
+
+    def inc(self, values: tuple[object, ...], amount: float = 1.0) -> None:
+        k = self.key(values)
+        with self.lock:
+            self.values[k] = self.values.get(k, 0.0) + amount
+
+    def set(self, values: tuple[object, ...], value: float) -> None:
+        k = self.key(values)
+        with self.lock:
+            self.values[k] = value
+
+    def get(self, values: tuple[object, ...]) -> float:
+        return self.values.get(tuple(str(v) for v in values), 0.0)
+
+
+class MetricStore(Collector):
+    """All of the library's series, exposed to a prometheus-client registry as one collector."""
+
+    def __init__(self, max_label_values: int = c.DEFAULT_MAX_LABEL_VALUES) -> None:
+        self.lock = threading.Lock()
+        self.service_name = "unknown_service"
+        self.environment = "dev"
+        self.build_info: tuple[str, str, str] | None = None
+        self.guards: dict[tuple[str, str], LabelGuard] = {}
+        self.max_label_values = max_label_values
+        self.primitives: dict[tuple[str, str], PrimitiveSeries] = {}
+        self.slos: dict[str, SLOSeries] = {}
+        self.workflows: dict[str, WorkflowSeries] = {}
+        self.error_type_guard = self.guard(c.PRIMITIVE_ERRORS.name, "error_type")
+        self.counters: dict[str, LabeledCounter] = {}
+        for metric in c.METRICS:
+            if metric.group in ("recovery", "llm", "export") or metric is c.LABEL_OVERFLOW:
+                self.counters[metric.name] = LabeledCounter(
+                    metric,
+                    {
+                        i: self.guard(metric.name, label)
+                        for i, label in enumerate(metric.labels)
+                        if label in c.BOUNDED_LABELS
+                    },
+                )
+
+    def guard(self, metric: str, label: str) -> LabelGuard:
+        key = (metric, label)
+        with self.lock:
+            g = self.guards.get(key)
+            if g is None:
+                g = self.guards[key] = LabelGuard(metric, label, self.max_label_values)
+            return g
+
+    def set_label_limit(self, limit: int) -> None:
+        with self.lock:
+            self.max_label_values = limit
+            for g in self.guards.values():
+                g.limit = limit
+
+    # Series resolution: done at decoration time, not per call.
+
+    def primitive(self, ptype: str, name: str) -> PrimitiveSeries:
+        ptype = ptype[: c.MAX_LABEL_VALUE_LENGTH]
+        admitted = name
+        for metric in (c.PRIMITIVE_EXECUTIONS, c.PRIMITIVE_DURATION, c.PRIMITIVE_IN_FLIGHT):
+            admitted = self.guard(metric.name, "primitive_name").admit(name)
+        key = (ptype, admitted)
+        with self.lock:
+            series = self.primitives.get(key)
+            if series is None:
+                series = self.primitives[key] = PrimitiveSeries(self, ptype, admitted)
+            return series
+
+    def slo(self, slo: SLO) -> SLOSeries:
+        name = self.guard(c.SLO_REQUESTS.name, "slo").admit(slo.name)
+        with self.lock:
+            series = self.slos.get(name)
+            if series is None:
+                series = self.slos[name] = SLOSeries(slo)
+            elif series.slo != slo and name != c.OVERFLOW_VALUE:
+                logger.warning(
+                    "SLO %r declared again with different settings (%s, was %s); "
+                    "keeping the first declaration",
+                    slo.name,
+                    slo,
+                    series.slo,
+                )
+            return series
+
+    def workflow(self, name: str) -> WorkflowSeries:
+        admitted = self.guard(c.WORKFLOW_EXECUTIONS.name, "workflow").admit(name)
+        with self.lock:
+            series = self.workflows.get(admitted)
+            if series is None:
+                series = self.workflows[admitted] = WorkflowSeries(admitted)
+            return series
+
+    def counter(self, metric: c.Metric) -> LabeledCounter:
+        return self.counters[metric.name]
+
+    # Scrape time.
+
+    def describe(self) -> Iterable[Metric]:
+        # An empty describe() makes the registry skip its duplicate-name check for us, which is
+        # what lets two stores (tests, several registries) coexist.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        common = {"service_name": self.service_name, "environment": self.environment}
+        self._count_overflows()
+        yield from self._collect_primitives(common)
+        yield from self._collect_slos(common)
+        yield from self._collect_workflows(common)
+        for counter in self.counters.values():
+            yield _family(counter.metric, common, sorted(counter.values.items()))
+        if self.build_info is not None:
+            labels = dict(zip(c.BUILD_INFO.labels, self.build_info, strict=True))
+            fam = _new(c.BUILD_INFO)
+            fam.add_sample(c.BUILD_INFO.name, {**common, **labels}, 1.0)
+            yield fam
+
+    def _count_overflows(self) -> None:
+        overflow = self.counters[c.LABEL_OVERFLOW.name]
+        with self.lock:
+            guards = list(self.guards.values())
+        with overflow.lock:
+            for g in guards:
+                if g.overflowed:
+                    overflow.values[(g.metric, g.label)] = float(g.overflowed)
+
+    def _collect_primitives(self, common: dict[str, str]) -> Iterator[Metric]:
+        execs = _new(c.PRIMITIVE_EXECUTIONS)
+        errors = _new(c.PRIMITIVE_ERRORS)
+        duration = _new(c.PRIMITIVE_DURATION)
+        in_flight = _new(c.PRIMITIVE_IN_FLIGHT)
+        with self.lock:
+            series_list = list(self.primitives.values())
+        for s in series_list:
+            labels = {**common, "primitive_type": s.ptype, "primitive_name": s.name}
+            with s.lock:
+                counts = list(s.status_counts)
+                status_ex = list(s.status_exemplars)
+                buckets = list(s.hist.buckets)
+                bucket_ex = list(s.hist.exemplars)
+                total = s.hist.sum
+                flying = s.in_flight
+                errs = sorted(s.errors.items())
+            for status, i in STATUS_INDEX.items():
+                execs.add_sample(
+                    c.PRIMITIVE_EXECUTIONS.name,
+                    {**labels, "status": status},
+                    float(counts[i]),
+                    exemplar=_exemplar(status_ex[i], counter=True),
+                )
+            for error_type, n in errs:
+                errors.add_sample(
+                    c.PRIMITIVE_ERRORS.name, {**labels, "error_type": error_type}, float(n)
+                )
+            _add_histogram(duration, c.PRIMITIVE_DURATION.name, labels, buckets, bucket_ex, total)
+            in_flight.add_sample(c.PRIMITIVE_IN_FLIGHT.name, labels, float(flying))
+        yield from (execs, errors, duration, in_flight)
+
+    def _collect_slos(self, common: dict[str, str]) -> Iterator[Metric]:
+        requests = _new(c.SLO_REQUESTS)
+        bad = _new(c.SLO_ERRORS)
+        objective = _new(c.SLO_OBJECTIVE)
+        threshold = _new(c.SLO_LATENCY_THRESHOLD)
+        with self.lock:
+            slos = list(self.slos.items())
+        for name, s in slos:
+            labels = {**common, "slo": name}
+            with s.lock:
+                n, b = s.requests, s.bad
+            requests.add_sample(c.SLO_REQUESTS.name, labels, float(n))
+            bad.add_sample(c.SLO_ERRORS.name, labels, float(b))
+            if name == c.OVERFLOW_VALUE:
+                continue
+            objective.add_sample(c.SLO_OBJECTIVE.name, labels, s.slo.objective)
+            if s.slo.latency_threshold is not None:
+                threshold.add_sample(
+                    c.SLO_LATENCY_THRESHOLD.name, labels, float(s.slo.latency_threshold)
+                )
+        yield from (requests, bad, objective, threshold)
+
+    def _collect_workflows(self, common: dict[str, str]) -> Iterator[Metric]:
+        execs = _new(c.WORKFLOW_EXECUTIONS)
+        duration = _new(c.WORKFLOW_DURATION)
+        with self.lock:
+            wfs = list(self.workflows.values())
+        for w in wfs:
+            labels = {**common, "workflow": w.workflow}
+            with w.lock:
+                counts = list(w.status_counts)
+                status_ex = list(w.status_exemplars)
+                buckets = list(w.hist.buckets)
+                bucket_ex = list(w.hist.exemplars)
+                total = w.hist.sum
+            for status, i in STATUS_INDEX.items():
+                execs.add_sample(
+                    c.WORKFLOW_EXECUTIONS.name,
+                    {**labels, "status": status},
+                    float(counts[i]),
+                    exemplar=_exemplar(status_ex[i], counter=True),
+                )
+            _add_histogram(duration, c.WORKFLOW_DURATION.name, labels, buckets, bucket_ex, total)
+        yield from (execs, duration)
+
+
+def _new(metric: c.Metric) -> Metric:
+    # prometheus-client names a counter family without its _total suffix.
+    name = metric.name.removesuffix("_total") if metric.type == "counter" else metric.name
+    return Metric(name, metric.help, metric.type)
+
+
+def _family(
+    metric: c.Metric, common: dict[str, str], items: Iterable[tuple[tuple[str, ...], float]]
+) -> Metric:
+    fam = _new(metric)
+    for key, value in items:
+        fam.add_sample(metric.name, {**common, **dict(zip(metric.labels, key, strict=True))}, value)
+    return fam
+
+
+def _exemplar(raw: RawExemplar | None, counter: bool = False) -> Exemplar | None:
+    if raw is None:
+        return None
+    trace_id, span_id, value, ts = raw
+    return Exemplar(
+        {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")},
+        1.0 if counter else value,
+        ts,
+    )
+
+
+def _add_histogram(
+    fam: Metric,
+    name: str,
+    labels: dict[str, str],
+    buckets: list[int],
+    exemplars: list[RawExemplar | None],
+    total: float,
+) -> None:
+    cumulative = 0
+    for le, n, ex in zip(_LE, buckets, exemplars, strict=True):
+        cumulative += n
+        fam.add_sample(
+            f"{name}_bucket", {**labels, "le": le}, float(cumulative), exemplar=_exemplar(ex)
+        )
+    fam.add_sample(f"{name}_count", labels, float(cumulative))
+    fam.add_sample(f"{name}_sum", labels, total)
+
+
+#: The process-wide store. ``@observed`` records here whether or not ``setup()`` has run;
+#: ``setup()`` registers it with a registry and sets the common labels.
+STORE = MetricStore()
+
+
+def snapshot(store: MetricStore = STORE) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample's current value, keyed by (sample name, sorted labels without common labels)."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for fam in store.collect():
+        for s in fam.samples:
+            labels = tuple(sorted((k, v) for k, v in s.labels.items() if k not in c.COMMON_LABELS))
+            out[(s.name, labels)] = s.value
+    return out

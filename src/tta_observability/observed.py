@@ -1,0 +1,476 @@
+"""``@observed`` and ``observe()``: a span and SLI metrics for every call.
+
+Everything that does not depend on the call (names, span attributes, the metric series, the SLO)
+is resolved once in :class:`Instrument`; a call starts a span, reads a clock, and on the way out
+classifies the outcome and updates pre-resolved series.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from time import perf_counter
+from types import TracebackType
+from typing import Any, Final, TypeVar, overload
+
+import wrapt
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from . import contract as c
+from ._state import STATE, report_internal_error
+from .metrics import STORE, MetricStore
+from .slo import SLO
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SUCCESS: Final = 0
+_ERROR: Final = c.STATUSES.index(c.STATUS_ERROR)
+_TIMEOUT: Final = c.STATUSES.index(c.STATUS_TIMEOUT)
+_CANCELLED: Final = c.STATUSES.index(c.STATUS_CANCELLED)
+
+#: The observed call in progress in this context; None outside any. The outermost call of a
+#: trace is a workflow run.
+CURRENT_CALL: contextvars.ContextVar[Instrument | None] = contextvars.ContextVar(
+    "tta_observability_current_call", default=None
+)
+
+_status_by_type: dict[type[BaseException], int] = {}
+
+
+def classify(exc: BaseException) -> int:
+    """Index into :data:`contract.STATUSES` for an exception raised by user code."""
+    kind = type(exc)
+    status = _status_by_type.get(kind)
+    if status is None:
+        if issubclass(kind, asyncio.CancelledError | GeneratorExit):
+            status = _CANCELLED
+        elif any(k.__name__ == "TimeoutError" for k in kind.__mro__):
+            # TTA.dev raises its own TimeoutError class, unrelated to the builtin one.
+            status = _TIMEOUT
+        else:
+            status = _ERROR
+        if len(_status_by_type) < 4096:
+            _status_by_type[kind] = status
+    return status
+
+
+def status_name(exc: BaseException | None) -> str:
+    return c.STATUS_SUCCESS if exc is None else c.STATUSES[classify(exc)]
+
+
+class Instrument:
+    """What one observed callable (or one ``observe()`` name) records, resolved once."""
+
+    __slots__ = (
+        "attributes",
+        "name",
+        "primitive_type",
+        "series",
+        "slo",
+        "slo_series",
+        "slo_threshold",
+        "span_name",
+        "store",
+        "workflow_series",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        primitive_type: str = c.FUNCTION_TYPE,
+        slo: SLO | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        span_name: str | None = None,
+        store: MetricStore = STORE,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"observed name must be a non-empty string, got {name!r}")
+        if not isinstance(primitive_type, str) or not primitive_type:
+            raise ValueError(f"primitive_type must be a non-empty string, got {primitive_type!r}")
+        if slo is not None and not isinstance(slo, SLO):
+            raise TypeError(f"slo must be a tta_observability.SLO, got {type(slo).__name__}")
+        self.store = store
+        self.series = store.primitive(primitive_type, name)
+        self.name = self.series.name
+        self.primitive_type = self.series.ptype
+        self.span_name = span_name or self.name
+        attrs: dict[str, AttributeValue] = dict(attributes or {})
+        attrs[c.ATTR_PRIMITIVE_TYPE] = self.primitive_type
+        attrs[c.ATTR_PRIMITIVE_NAME] = self.name
+        if slo is not None:
+            attrs[c.ATTR_SLO] = slo.name
+        self.attributes = attrs
+        self.slo = slo
+        self.slo_series = store.slo(slo) if slo is not None else None
+        self.slo_threshold = (
+            slo.latency_threshold if slo is not None and slo.latency_threshold else float("inf")
+        )
+        # Created on the first call that turns out to be outermost.
+        self.workflow_series = None
+
+    # The two halves of a call. ``start`` never raises; ``finish`` never raises.
+
+    def start(
+        self, parent: context_api.Context | None = None
+    ) -> tuple[trace.Span, object, object, float]:
+        try:
+            span = STATE.tracer.start_span(self.span_name, parent, attributes=self.attributes)
+            token = context_api.attach(trace.set_span_in_context(span, parent))
+            outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
+            self.series.begin()
+        except Exception as exc:
+            report_internal_error("span start", exc)
+            span, token, outer = trace.INVALID_SPAN, None, None
+        return span, token, outer, perf_counter()
+
+    def finish(
+        self,
+        span: trace.Span,
+        token: object,
+        outer: object,
+        t0: float,
+        exc: BaseException | None,
+    ) -> None:
+        duration = perf_counter() - t0
+        try:
+            if token is None:
+                return
+            status = _SUCCESS if exc is None else classify(exc)
+            ctx = span.get_span_context()
+            if ctx.trace_flags & 1:
+                trace_id, span_id = ctx.trace_id, ctx.span_id
+            else:
+                trace_id = span_id = 0
+            self.series.record(status, duration, trace_id, span_id)
+            if status == _ERROR or status == _TIMEOUT:
+                self.series.record_error(type(exc).__name__)
+            if self.slo_series is not None and status != _CANCELLED:
+                self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
+            if outer is not None:
+                CURRENT_CALL.reset(outer)  # type: ignore[arg-type]
+                wf = self.workflow_series
+                if wf is None:
+                    wf = self.workflow_series = self.store.workflow(self.name)
+                wf.record(status, duration, trace_id, span_id)
+            if span.is_recording():
+                span.set_attribute(c.ATTR_STATUS, c.STATUSES[status])
+                if exc is not None and status != _CANCELLED:
+                    span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            span.end()
+        except Exception as internal:
+            report_internal_error("span finish", internal)
+        finally:
+            if token is not None:
+                try:
+                    context_api.detach(token)  # type: ignore[arg-type]
+                except Exception as internal:
+                    report_internal_error("context detach", internal)
+
+
+def _callable_kind(func: Any) -> str:
+    target = getattr(func, "__func__", func)  # classmethod / staticmethod
+    target = inspect.unwrap(target)
+    if inspect.isasyncgenfunction(target):
+        return "asyncgen"
+    if inspect.isgeneratorfunction(target):
+        return "gen"
+    if inspect.iscoroutinefunction(target):
+        return "coro"
+    return "sync"
+
+
+def _code_attributes(func: Any) -> dict[str, AttributeValue]:
+    target = getattr(func, "__func__", func)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", "")
+    module = getattr(target, "__module__", None) or ""
+    namespace = ".".join(p for p in (module, *qualname.split(".")[:-1]) if p and p != "<locals>")
+    attrs: dict[str, AttributeValue] = {c.ATTR_CODE_FUNCTION: getattr(target, "__name__", "")}
+    if namespace:
+        attrs[c.ATTR_CODE_NAMESPACE] = namespace
+    return attrs
+
+
+def _default_name(func: Any) -> str:
+    target = getattr(func, "__func__", func)
+    name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
+    if not name:
+        raise TypeError(f"cannot derive a name for {func!r}; pass name=")
+    return str(name)
+
+
+def _sync_wrapper(inst: Instrument) -> Callable[..., Any]:
+    start, finish = inst.start, inst.finish
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        span, token, outer, t0 = start()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(span, token, outer, t0, exc)
+            raise
+        finish(span, token, outer, t0, None)
+        return result
+
+    return wrapper
+
+
+def _coro_wrapper(inst: Instrument) -> Callable[..., Any]:
+    start, finish = inst.start, inst.finish
+
+    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        span, token, outer, t0 = start()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(span, token, outer, t0, exc)
+            raise
+        finish(span, token, outer, t0, None)
+        return result
+
+    return wrapper
+
+
+def _gen_begin(inst: Instrument) -> tuple[trace.Span, context_api.Context | None, float, bool]:
+    """Start a span for an iteration without leaving it current between steps."""
+    try:
+        parent_call = CURRENT_CALL.get()
+        span = STATE.tracer.start_span(inst.span_name, attributes=inst.attributes)
+        inst.series.begin()
+        return span, trace.set_span_in_context(span), perf_counter(), parent_call is None
+    except Exception as exc:
+        report_internal_error("span start", exc)
+        return trace.INVALID_SPAN, None, perf_counter(), False
+
+
+def _gen_end(
+    inst: Instrument,
+    span: trace.Span,
+    ctx: context_api.Context | None,
+    t0: float,
+    outermost: bool,
+    exc: BaseException | None,
+) -> None:
+    if ctx is None:
+        return
+    # finish() detaches the token it is given; attach here so it has one to detach.
+    token = context_api.attach(ctx)
+    outer = CURRENT_CALL.set(inst) if outermost else None
+    inst.finish(span, token, outer, t0, exc)
+
+
+def _attach(inst: Instrument, ctx: context_api.Context | None) -> tuple[object, object] | None:
+    """Make the span (and the call) current for one step of an iteration, never across a yield."""
+    if ctx is None:
+        return None
+    return context_api.attach(ctx), CURRENT_CALL.set(inst)
+
+
+def _detach(tokens: tuple[object, object] | None) -> None:
+    if tokens is not None:
+        CURRENT_CALL.reset(tokens[1])  # type: ignore[arg-type]
+        context_api.detach(tokens[0])  # type: ignore[arg-type]
+
+
+def _gen_wrapper(inst: Instrument) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        gen = wrapped(*args, **kwargs)
+        return _observed_generator(inst, gen)
+
+    return wrapper
+
+
+def _observed_generator(inst: Instrument, gen: Any) -> Any:
+    span, ctx, t0, outermost = _gen_begin(inst)
+    send = None
+    throw: BaseException | None = None
+    try:
+        while True:
+            token = _attach(inst, ctx)
+            try:
+                item = gen.throw(throw) if throw is not None else gen.send(send)
+            finally:
+                _detach(token)
+            throw = None
+            try:
+                send = yield item
+            except GeneratorExit:
+                gen.close()
+                raise
+            except BaseException as exc:
+                throw = exc
+    except StopIteration as stop:
+        _gen_end(inst, span, ctx, t0, outermost, None)
+        return stop.value
+    except GeneratorExit:
+        # The consumer stopped early: the iteration ended normally from its side.
+        _gen_end(inst, span, ctx, t0, outermost, None)
+        raise
+    except BaseException as exc:
+        _gen_end(inst, span, ctx, t0, outermost, exc)
+        raise
+
+
+def _asyncgen_wrapper(inst: Instrument) -> Callable[..., Any]:
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        return _observed_async_generator(inst, wrapped(*args, **kwargs))
+
+    return wrapper
+
+
+async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
+    span, ctx, t0, outermost = _gen_begin(inst)
+    send = None
+    throw: BaseException | None = None
+    try:
+        while True:
+            token = _attach(inst, ctx)
+            try:
+                if throw is not None:
+                    item = await agen.athrow(throw)
+                else:
+                    item = await agen.asend(send)
+            finally:
+                _detach(token)
+            throw = None
+            try:
+                send = yield item
+            except GeneratorExit:
+                await agen.aclose()
+                raise
+            except BaseException as exc:
+                throw = exc
+    except StopAsyncIteration:
+        _gen_end(inst, span, ctx, t0, outermost, None)
+    except GeneratorExit:
+        _gen_end(inst, span, ctx, t0, outermost, None)
+        raise
+    except BaseException as exc:
+        _gen_end(inst, span, ctx, t0, outermost, exc)
+        raise
+
+
+_WRAPPERS: Final = {
+    "sync": _sync_wrapper,
+    "coro": _coro_wrapper,
+    "gen": _gen_wrapper,
+    "asyncgen": _asyncgen_wrapper,
+}
+
+
+@overload
+def observed(func: F) -> F: ...
+
+
+@overload
+def observed(
+    func: None = None,
+    *,
+    name: str | None = None,
+    primitive_type: str = c.FUNCTION_TYPE,
+    slo: SLO | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def observed(
+    func: Any = None,
+    *,
+    name: str | None = None,
+    primitive_type: str = c.FUNCTION_TYPE,
+    slo: SLO | None = None,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Any:
+    """Give every call of ``func`` a span and the contract's SLI metrics.
+
+    Works bare (``@observed``) or with arguments (``@observed(name="plan", slo=SLO(...))``) on
+    functions, coroutine functions, generators, async generators and methods. Exceptions from the
+    function propagate unchanged.
+
+    >>> @observed(name="add")
+    ... def add(a, b):
+    ...     return a + b
+    >>> add(1, 2)
+    3
+    """
+    if func is None:
+        return functools.partial(
+            observed, name=name, primitive_type=primitive_type, slo=slo, attributes=attributes
+        )
+    if isinstance(func, type):
+        from .primitives import observe_class  # noqa: PLC0415 - primitives import this module
+
+        return observe_class(func, name=name, slo=slo)
+    if not callable(func) and not isinstance(func, classmethod | staticmethod):
+        raise TypeError(f"@observed needs a function, got {type(func).__name__}")
+    attrs = _code_attributes(func)
+    attrs.update(attributes or {})
+    inst = Instrument(name or _default_name(func), primitive_type, slo, attrs)
+    return wrapt.FunctionWrapper(func, _WRAPPERS[_callable_kind(func)](inst))
+
+
+_observe_cache: dict[tuple[str, str, SLO | None], Instrument] = {}
+
+
+class observe:  # noqa: N801 - a context manager used like a function, as contextlib's are
+    """``with observe("name"):`` or ``async with observe("name"):`` records a block like a call.
+
+    >>> with observe("load-config"):
+    ...     pass
+    """
+
+    __slots__ = ("_call", "_inst")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        primitive_type: str = c.FUNCTION_TYPE,
+        slo: SLO | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        key = (name, primitive_type, slo)
+        inst = _observe_cache.get(key) if not attributes else None
+        if inst is None:
+            inst = Instrument(name, primitive_type, slo, attributes)
+            if not attributes and len(_observe_cache) < 4096:
+                _observe_cache[key] = inst
+        self._inst = inst
+        self._call: tuple[trace.Span, object, object, float] | None = None
+
+    @property
+    def span(self) -> trace.Span:
+        """The block's span (a non-recording span when unsampled)."""
+        return self._call[0] if self._call else trace.INVALID_SPAN
+
+    def __enter__(self) -> observe:
+        self._call = self._inst.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        call, self._call = self._call, None
+        if call is not None:
+            self._inst.finish(*call, exc)
+
+    async def __aenter__(self) -> observe:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
