@@ -1,0 +1,1470 @@
+"""The Grafana dashboard suite as code: the one source of ``dashboards/*.json``.
+
+Every query is built from :mod:`tta_observability.contract` metrics (or the names the recording
+rules record), so a panel cannot query a series that nothing emits. Regenerate with::
+
+    python -m tta_observability.mixin.dashboards [--out DIR] [--check]
+
+Conventions shared by the suite, as in the monitoring mixins: a common tag and tag-based links, a
+stable ``uid`` per dashboard, a ``datasource`` variable used by every panel and target (never
+``${DS_...}``, which only Grafana's manual import dialog resolves), ``environment`` /
+``service_name`` / ``primitive`` variables filtering every query whose metric has those labels,
+``$__rate_interval``, a unit and a description on every panel, deployment annotations, and
+exemplars on latency panels so a spike links to the trace behind it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import contract as c
+from . import rules as _rules
+
+JSON = dict[str, Any]
+
+TAG = "tta-observability"
+UID_PREFIX = "tta-"
+SCHEMA_VERSION = 39
+DS: JSON = {"type": "prometheus", "uid": "${datasource}"}
+GRID_WIDTH = 24
+
+#: Label -> matcher for the template variables that filter queries. ``allValue`` is ``.*`` so
+#: "All" also matches series that lack the label, and stays a short regex however many values
+#: the variable has.
+VARIABLE_MATCHERS: dict[str, str] = {
+    "environment": 'environment=~"$environment"',
+    "service_name": 'service_name=~"$service_name"',
+    "primitive_name": 'primitive_name=~"$primitive"',
+}
+
+#: Statuses that count as a failed call (cancellation is the caller's choice, not a failure).
+FAILED_STATUSES = f"{c.STATUS_ERROR}|{c.STATUS_TIMEOUT}"
+
+#: Where the runbooks named by the alerts' ``runbook_url`` live; a textbox variable so that a
+#: fork can point the links at its own copy.
+RUNBOOK_BASE_URL = "https://github.com/theinterneti/TTA.dev/blob/main/docs/runbooks"
+
+
+# Selectors -----------------------------------------------------------------------------------
+
+
+def _labels_of(metric: c.Metric) -> tuple[str, ...]:
+    # CI series are pushed with ``job`` and ``environment`` as grouping keys: no service_name.
+    if metric.group == "ci":
+        return ("environment", *metric.labels)
+    return metric.all_labels
+
+
+def sel(metric: c.Metric, *matchers: str, suffix: str = "") -> str:
+    """``name{...}`` filtered by every template variable whose label ``metric`` carries."""
+    labels = _labels_of(metric)
+    parts = [m for label, m in VARIABLE_MATCHERS.items() if label in labels]
+    return _selector(metric.name + suffix, [*parts, *matchers])
+
+
+def rec(name: str, *matchers: str) -> str:
+    """A recorded series, filtered by the template variables its rule keeps as labels."""
+    labels = _rules.recorded_labels()[name]
+    parts = [m for label, m in VARIABLE_MATCHERS.items() if label in labels]
+    return _selector(name, [*parts, *matchers])
+
+
+def _selector(name: str, matchers: Sequence[str]) -> str:
+    return f"{name}{{{', '.join(matchers)}}}" if matchers else name
+
+
+def rate(selector: str, window: str = "$__rate_interval") -> str:
+    return f"rate({selector}[{window}])"
+
+
+def increase(selector: str, window: str = "$__range") -> str:
+    return f"increase({selector}[{window}])"
+
+
+def by(labels: str, expr: str, agg: str = "sum") -> str:
+    return f"{agg} by ({labels}) ({expr})" if labels else f"{agg}({expr})"
+
+
+def quantile(q: float, metric: c.Metric, labels: str, window: str = "$__rate_interval") -> str:
+    group = f"le, {labels}" if labels else "le"
+    return f"histogram_quantile({q}, {by(group, rate(sel(metric, suffix='_bucket'), window))})"
+
+
+def ratio(numerator: str, denominator: str) -> str:
+    return f"{numerator}\n/\n{denominator}"
+
+
+def with_app_labels(expr: str) -> str:
+    """Adds ``service_name`` and ``environment`` to a process or scrape series, and filters on them.
+
+    prometheus-client's process collector knows nothing of the service, so its series are joined
+    on the scrape target with ``tta_build_info``, which carries the common labels.
+    """
+    info = by("job, instance, service_name, environment", sel(c.BUILD_INFO), agg="max")
+    return f"{expr}\n* on (job, instance) group_left (service_name, environment)\n{info}"
+
+
+# Panels --------------------------------------------------------------------------------------
+
+
+def target(
+    expr: str,
+    legend: str = "__auto",
+    *,
+    instant: bool = False,
+    exemplar: bool = False,
+    fmt: str = "time_series",
+) -> JSON:
+    t: JSON = {
+        "datasource": DS,
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend,
+        "range": not instant,
+        "instant": instant,
+        "format": fmt,
+    }
+    if exemplar:
+        t["exemplar"] = True
+    return t
+
+
+@dataclass
+class Panel:
+    """A panel before layout; ``json`` turns it into Grafana's model at a grid position."""
+
+    type: str
+    title: str
+    description: str
+    unit: str
+    targets: list[JSON]
+    width: int = 12
+    height: int = 8
+    options: JSON = field(default_factory=dict)
+    defaults: JSON = field(default_factory=dict)
+    overrides: list[JSON] = field(default_factory=list)
+    transformations: list[JSON] = field(default_factory=list)
+
+    def json(self, panel_id: int, x: int, y: int) -> JSON:
+        targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
+        return {
+            "id": panel_id,
+            "type": self.type,
+            "title": self.title,
+            "description": self.description,
+            "datasource": DS,
+            "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
+            "fieldConfig": {
+                "defaults": {"unit": self.unit, **self.defaults},
+                "overrides": self.overrides,
+            },
+            "options": self.options,
+            "targets": targets,
+            **({"transformations": self.transformations} if self.transformations else {}),
+        }
+
+
+@dataclass
+class Row:
+    title: str
+
+
+def _thresholds(*steps: tuple[float | None, str]) -> JSON:
+    return {
+        "mode": "absolute",
+        "steps": [{"color": color, "value": value} for value, color in steps],
+    }
+
+
+GOOD_HIGH = _thresholds((None, "red"), (0.99, "orange"), (0.999, "green"))
+BAD_HIGH = _thresholds((None, "green"), (1.0, "orange"), (6.0, "red"))
+
+
+def timeseries(
+    title: str,
+    description: str,
+    unit: str,
+    *targets: JSON,
+    width: int = 12,
+    height: int = 8,
+    stack: bool = False,
+    bars: bool = False,
+    min_zero: bool = True,
+) -> Panel:
+    custom: JSON = {
+        "drawStyle": "bars" if bars else "line",
+        "fillOpacity": 60 if bars else (25 if stack else 10),
+        "lineWidth": 1,
+        "showPoints": "never",
+        "spanNulls": False,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+    }
+    defaults: JSON = {"custom": custom}
+    if min_zero:
+        defaults["min"] = 0
+    return Panel(
+        "timeseries",
+        title,
+        description,
+        unit,
+        list(targets),
+        width,
+        height,
+        options={
+            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max"]},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        defaults=defaults,
+    )
+
+
+def stat(
+    title: str,
+    description: str,
+    unit: str,
+    *targets: JSON,
+    width: int = 4,
+    height: int = 5,
+    thresholds: JSON | None = None,
+    decimals: int | None = None,
+    mappings: list[JSON] | None = None,
+) -> Panel:
+    defaults: JSON = {"color": {"mode": "thresholds"}}
+    if thresholds is not None:
+        defaults["thresholds"] = thresholds
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    if mappings:
+        defaults["mappings"] = mappings
+    return Panel(
+        "stat",
+        title,
+        description,
+        unit,
+        list(targets),
+        width,
+        height,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "value",
+            "graphMode": "area",
+            "textMode": "auto",
+            "justifyMode": "auto",
+            "orientation": "auto",
+        },
+        defaults=defaults,
+    )
+
+
+def table(
+    title: str,
+    description: str,
+    unit: str,
+    *targets: JSON,
+    width: int = 24,
+    height: int = 8,
+    rename: dict[str, str] | None = None,
+    overrides: list[JSON] | None = None,
+    sort_by: str | None = None,
+) -> Panel:
+    organize: JSON = {"excludeByName": {"Time": True}, "renameByName": rename or {}}
+    return Panel(
+        "table",
+        title,
+        description,
+        unit,
+        [{**t, "format": "table", "instant": True, "range": False} for t in targets],
+        width,
+        height,
+        options={
+            "showHeader": True,
+            "cellHeight": "sm",
+            "footer": {"show": False, "reducer": ["sum"], "fields": ""},
+            "sortBy": [{"displayName": sort_by, "desc": True}] if sort_by else [],
+        },
+        overrides=overrides or [],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {"id": "organize", "options": organize},
+        ],
+    )
+
+
+def heatmap(title: str, description: str, expr: str, *, width: int = 12, height: int = 8) -> Panel:
+    return Panel(
+        "heatmap",
+        title,
+        description,
+        "s",
+        [target(expr, "{{le}}", exemplar=True, fmt="heatmap")],
+        width,
+        height,
+        options={
+            "calculate": False,
+            "cellGap": 1,
+            "color": {
+                "mode": "scheme",
+                "scheme": "Oranges",
+                "scale": "exponential",
+                "exponent": 0.5,
+                "steps": 64,
+                "fill": "dark-orange",
+                "reverse": False,
+            },
+            "exemplars": {"color": "rgba(255,0,255,0.7)"},
+            "filterValues": {"le": 1e-9},
+            "rowsFrame": {"layout": "auto"},
+            "yAxis": {"axisPlacement": "left", "unit": "s", "reverse": False},
+            "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
+            "legend": {"show": True},
+        },
+        defaults={"custom": {"scaleDistribution": {"type": "linear"}}},
+    )
+
+
+def state_timeline(
+    title: str,
+    description: str,
+    unit: str,
+    *targets: JSON,
+    mappings: list[JSON],
+    thresholds: JSON,
+    width: int = 12,
+    height: int = 8,
+) -> Panel:
+    return Panel(
+        "state-timeline",
+        title,
+        description,
+        unit,
+        list(targets),
+        width,
+        height,
+        options={
+            "showValue": "auto",
+            "mergeValues": True,
+            "rowHeight": 0.9,
+            "alignValue": "left",
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "single", "sort": "none"},
+        },
+        defaults={
+            "color": {"mode": "thresholds"},
+            "mappings": mappings,
+            "thresholds": thresholds,
+            "custom": {"fillOpacity": 80, "lineWidth": 0},
+        },
+    )
+
+
+def value_text(mapping: dict[str, tuple[str, str]]) -> list[JSON]:
+    """Value mappings: raw value -> (display text, color)."""
+    return [
+        {
+            "type": "value",
+            "options": {
+                value: {"text": text, "color": color, "index": i}
+                for i, (value, (text, color)) in enumerate(mapping.items())
+            },
+        }
+    ]
+
+
+# Dashboards ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    slug: str
+    title: str
+    description: str
+    items: Sequence[Panel | Row]
+    extra_variables: Sequence[JSON] = ()
+    refresh: str = "30s"
+    time_from: str = "now-6h"
+
+    @property
+    def uid(self) -> str:
+        return UID_PREFIX + self.slug
+
+    @property
+    def filename(self) -> str:
+        return f"{self.slug}.json"
+
+
+def _layout(items: Iterable[Panel | Row]) -> list[JSON]:
+    """Flows panels left to right in rows of 24 columns; a Row starts a new line."""
+    out: list[JSON] = []
+    x = y = line_height = 0
+    for panel_id, item in enumerate(items, start=1):
+        if isinstance(item, Row):
+            y += line_height
+            x = line_height = 0
+            out.append(
+                {
+                    "id": panel_id,
+                    "type": "row",
+                    "title": item.title,
+                    "collapsed": False,
+                    "panels": [],
+                    "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y},
+                }
+            )
+            y += 1
+            continue
+        if x + item.width > GRID_WIDTH:
+            y += line_height
+            x = line_height = 0
+        out.append(item.json(panel_id, x, y))
+        x += item.width
+        line_height = max(line_height, item.height)
+    return out
+
+
+def _query_variable(
+    name: str, label: str, query: str, description: str, *, multi: bool = True
+) -> JSON:
+    return {
+        "name": name,
+        "label": label,
+        "description": description,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": f"{name}-variable"},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "multi": multi,
+        "includeAll": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "options": [],
+        "hide": 0,
+        "regex": "",
+        "skipUrlSync": False,
+    }
+
+
+def variables() -> list[JSON]:
+    """The variables every dashboard of the suite has, in the order Grafana shows them."""
+    env = VARIABLE_MATCHERS["environment"]
+    env_svc = f"{env}, {VARIABLE_MATCHERS['service_name']}"
+    return [
+        {
+            "name": "datasource",
+            "label": "Data source",
+            "description": "The Prometheus (or compatible) data source every panel queries.",
+            "type": "datasource",
+            "query": "prometheus",
+            "current": {"selected": True, "text": "Prometheus", "value": "prometheus"},
+            "options": [],
+            "hide": 0,
+            "includeAll": False,
+            "multi": False,
+            "refresh": 1,
+            "regex": "",
+            "skipUrlSync": False,
+        },
+        _query_variable(
+            "environment",
+            "Environment",
+            f"label_values({c.BUILD_INFO.name}, environment)",
+            "Deployment environment, from setup(environment=...).",
+        ),
+        _query_variable(
+            "service_name",
+            "Service",
+            f"label_values({c.BUILD_INFO.name}{{{env}}}, service_name)",
+            "Service, from setup(service_name=...).",
+        ),
+        _query_variable(
+            "primitive",
+            "Primitive",
+            f"label_values({c.PRIMITIVE_EXECUTIONS.name}{{{env_svc}}}, primitive_name)",
+            "Observed primitive or function (the primitive_name label).",
+        ),
+    ]
+
+
+def annotations() -> list[JSON]:
+    built_in = {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
+    # tta_build_info is always 1, so a deployment shows as a label set that exists now and did
+    # not a moment ago (``unless ... offset``), not as a change of value.
+    new_build = sel(c.BUILD_INFO)
+    return [
+        built_in,
+        {
+            "name": "Deployments",
+            "datasource": DS,
+            "enable": True,
+            "hide": False,
+            "iconColor": "rgba(255, 152, 48, 1)",
+            "expr": (
+                f"count by (service_name, environment, version, commit) (\n  {new_build}\n"
+                f"  unless {new_build} offset $__rate_interval\n)"
+            ),
+            "step": "$__rate_interval",
+            "titleFormat": "Deployed {{service_name}} {{version}}",
+            "textFormat": "{{environment}}, commit {{commit}}",
+            "tagKeys": "service_name,environment,version",
+        },
+        {
+            "name": "CI deployments",
+            "datasource": DS,
+            "enable": True,
+            "hide": False,
+            "iconColor": "rgba(163, 82, 204, 1)",
+            "expr": f"max by (job, environment, version) ({sel(c.DEPLOYMENT)}) * 1000",
+            "step": "1m",
+            "useValueForTime": True,
+            "titleFormat": "Deployment {{version}}",
+            "textFormat": "{{job}} in {{environment}}",
+            "tagKeys": "environment,version",
+        },
+    ]
+
+
+def render(d: Dashboard) -> JSON:
+    return {
+        "uid": d.uid,
+        "title": d.title,
+        "description": d.description,
+        "tags": [TAG],
+        "editable": True,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "refresh": d.refresh,
+        "time": {"from": d.time_from, "to": "now"},
+        "timepicker": {},
+        "timezone": "browser",
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "links": [
+            {
+                "title": "TTA.dev dashboards",
+                "type": "dashboards",
+                "tags": [TAG],
+                "asDropdown": True,
+                "includeVars": True,
+                "keepTime": True,
+                "targetBlank": False,
+                "icon": "external link",
+                "tooltip": "The other dashboards of the suite",
+                "url": "",
+            }
+        ],
+        "annotations": {"list": annotations()},
+        "templating": {"list": [*variables(), *d.extra_variables]},
+        "panels": _layout(d.items),
+    }
+
+
+# The six dashboards --------------------------------------------------------------------------
+
+_WF_RUNS = sel(c.WORKFLOW_EXECUTIONS)
+_WF_OK = sel(c.WORKFLOW_EXECUTIONS, f'status="{c.STATUS_SUCCESS}"')
+_EXECS = sel(c.PRIMITIVE_EXECUTIONS)
+_FAILED = sel(c.PRIMITIVE_EXECUTIONS, f'status=~"{FAILED_STATUSES}"')
+_SLO = 'slo=~"$slo"'
+
+SLO_VARIABLE = _query_variable(
+    "slo",
+    "SLO",
+    f"label_values({c.SLO_OBJECTIVE.name}{{{VARIABLE_MATCHERS['environment']}, "
+    f"{VARIABLE_MATCHERS['service_name']}}}, slo)",
+    "Service level objective, as declared with SLO(name, ...).",
+)
+RUNBOOK_VARIABLE: JSON = {
+    "name": "runbook_base_url",
+    "label": "Runbooks at",
+    "description": "Base URL of the runbooks; an alert's runbook is <base>/<alertname>.md.",
+    "type": "textbox",
+    "query": RUNBOOK_BASE_URL,
+    "current": {"selected": False, "text": RUNBOOK_BASE_URL, "value": RUNBOOK_BASE_URL},
+    "options": [{"selected": True, "text": RUNBOOK_BASE_URL, "value": RUNBOOK_BASE_URL}],
+    "hide": 2,
+    "skipUrlSync": False,
+}
+
+
+def executive() -> Dashboard:
+    cache_hits = sel(c.CACHE_REQUESTS, 'result="hit"')
+    return Dashboard(
+        "executive",
+        "TTA.dev / Executive",
+        "Workflow volume and success, end-to-end latency, SLO compliance, LLM spend and cache "
+        "savings: the page to open first.",
+        [
+            stat(
+                "Workflow runs",
+                "Workflow runs (outermost observed calls) in the selected time range.",
+                "short",
+                target(by("", increase(_WF_RUNS)), "runs"),
+            ),
+            stat(
+                "Workflow success rate",
+                "Share of workflow runs in the time range that ended with status success.",
+                "percentunit",
+                target(ratio(by("", increase(_WF_OK)), by("", increase(_WF_RUNS))), "success"),
+                thresholds=GOOD_HIGH,
+                decimals=2,
+            ),
+            stat(
+                "End-to-end p95",
+                "95th percentile of workflow run duration over the time range.",
+                "s",
+                target(quantile(0.95, c.WORKFLOW_DURATION, "", "$__range"), "p95"),
+            ),
+            stat(
+                "Worst SLO budget left (30 d)",
+                "Error budget remaining over 30 days of the SLO that has the least left; below "
+                "0 the SLO is breached.",
+                "percentunit",
+                target(by("", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "budget"),
+                thresholds=_thresholds((None, "red"), (0.25, "orange"), (0.5, "green")),
+                decimals=1,
+            ),
+            stat(
+                "LLM cost",
+                "LLM spend in US dollars in the selected time range.",
+                "currencyUSD",
+                target(by("", increase(sel(c.LLM_COST))), "cost"),
+                decimals=2,
+            ),
+            stat(
+                "Cache hits",
+                "Calls answered from a cache primitive in the time range: work and LLM spend "
+                "saved.",
+                "short",
+                target(by("", increase(cache_hits)), "hits"),
+            ),
+            timeseries(
+                "Workflow runs per second",
+                "Workflow run rate by workflow.",
+                "ops",
+                target(by("workflow", rate(_WF_RUNS)), "{{workflow}}"),
+                stack=True,
+            ),
+            timeseries(
+                "Workflow success rate",
+                "Share of workflow runs that succeeded, by workflow.",
+                "percentunit",
+                target(
+                    ratio(by("workflow", rate(_WF_OK)), by("workflow", rate(_WF_RUNS))),
+                    "{{workflow}}",
+                ),
+                min_zero=False,
+            ),
+            timeseries(
+                "End-to-end latency p95",
+                "95th percentile workflow duration by workflow; exemplar dots link to the trace "
+                "of a slow run.",
+                "s",
+                target(quantile(0.95, c.WORKFLOW_DURATION, "workflow"), "{{workflow}}", exemplar=True),
+                width=24,
+            ),
+            table(
+                "SLO compliance",
+                "Each SLO's objective, its good-call ratio over 30 days and the error budget it "
+                "has left (1 = untouched, 0 = spent).",
+                "percentunit",
+                target(by("slo", sel(c.SLO_OBJECTIVE), agg="max"), "objective"),
+                target(by("slo", f"1 - {rec(_rules.SLO_ERROR_RATIO_30D)}", agg="max"), "sli"),
+                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "budget"),
+                width=12,
+                rename={"Value #A": "Objective", "Value #B": "SLI (30 d)", "Value #C": "Budget left"},
+                overrides=[_budget_override("Budget left")],
+            ),
+            timeseries(
+                "Error budget left (30 d)",
+                "Error budget remaining over 30 days, by SLO.",
+                "percentunit",
+                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "{{slo}}"),
+                min_zero=False,
+            ),
+            timeseries(
+                "LLM tokens per day by model",
+                "Tokens used in the last 24 hours (rolling), by model and token type.",
+                "short",
+                target(
+                    by("model, token_type", increase(sel(c.LLM_TOKENS), "1d")),
+                    "{{model}} {{token_type}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "LLM cost per day by model",
+                "US dollars spent in the last 24 hours (rolling), by provider and model.",
+                "currencyUSD",
+                target(
+                    by("provider, model", increase(sel(c.LLM_COST), "1d")),
+                    "{{provider}} {{model}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "Cache savings",
+                "Cache hits per second (calls that did not run the cached primitive) and the "
+                "hit ratio.",
+                "ops",
+                target(by("primitive_name", rate(cache_hits)), "{{primitive_name}} hits"),
+                width=24,
+            ),
+        ],
+    )
+
+
+def _budget_override(column: str) -> JSON:
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {"id": "thresholds", "value": _thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))},
+        ],
+    }
+
+
+def platform_health() -> Dashboard:
+    scrape = "job, instance"
+    spans = sel(c.SPANS_EXPORTED)
+    return Dashboard(
+        "platform-health",
+        "TTA.dev / Platform Health",
+        "Are the services up and scraped, how much CPU, memory and file descriptors they use, "
+        "and whether spans and CI metrics get where they should.",
+        [
+            stat(
+                "Targets up",
+                "Scrape targets that answered their last scrape.",
+                "short",
+                target("sum(up)", "up"),
+            ),
+            stat(
+                "Targets down",
+                "Scrape targets whose last scrape failed.",
+                "short",
+                target("count(up == 0) or vector(0)", "down"),
+                thresholds=_thresholds((None, "green"), (1, "red")),
+            ),
+            stat(
+                "Calls in flight",
+                "Observed calls running right now.",
+                "short",
+                target(by("", sel(c.PRIMITIVE_IN_FLIGHT)), "in flight"),
+            ),
+            stat(
+                "Span export failures",
+                "Share of spans the exporter failed to send in the time range.",
+                "percentunit",
+                target(
+                    ratio(
+                        by("", increase(sel(c.SPANS_EXPORTED, 'result="failure"'))),
+                        by("", increase(spans)),
+                    ),
+                    "failed",
+                ),
+                thresholds=_thresholds((None, "green"), (0.001, "orange"), (0.01, "red")),
+            ),
+            stat(
+                "Spans dropped",
+                "Spans dropped because the export queue was full, in the time range.",
+                "short",
+                target(by("", increase(sel(c.SPANS_DROPPED))), "dropped"),
+                thresholds=_thresholds((None, "green"), (1, "red")),
+            ),
+            stat(
+                "Label values folded",
+                "Label values the cardinality guard folded into __overflow__ in the time range.",
+                "short",
+                target(by("", increase(sel(c.LABEL_OVERFLOW))), "folded"),
+                thresholds=_thresholds((None, "green"), (1, "orange")),
+            ),
+            state_timeline(
+                "Targets",
+                "Whether each scrape target answered (up) over time.",
+                "none",
+                target(by(scrape, "up", agg="max"), "{{job}} {{instance}}"),
+                mappings=value_text({"0": ("down", "red"), "1": ("up", "green")}),
+                thresholds=_thresholds((None, "red"), (1, "green")),
+            ),
+            timeseries(
+                "Scrape duration",
+                "How long each scrape took; near the scrape timeout, samples go missing.",
+                "s",
+                target(by(scrape, "scrape_duration_seconds", agg="max"), "{{job}} {{instance}}"),
+            ),
+            timeseries(
+                "Samples per scrape",
+                "Samples each scrape returned, and new series it added (cardinality growth).",
+                "short",
+                target(by(scrape, "scrape_samples_scraped", agg="max"), "{{job}} samples"),
+                target(by(scrape, "scrape_series_added", agg="max"), "{{job}} new series"),
+            ),
+            timeseries(
+                "CPU",
+                "CPU used by each service process (1 = one core).",
+                "percentunit",
+                target(
+                    with_app_labels(rate("process_cpu_seconds_total")),
+                    "{{service_name}} {{instance}}",
+                ),
+            ),
+            timeseries(
+                "Resident memory",
+                "Resident memory of each service process.",
+                "bytes",
+                target(
+                    with_app_labels("process_resident_memory_bytes"),
+                    "{{service_name}} {{instance}}",
+                ),
+            ),
+            timeseries(
+                "Open file descriptors",
+                "Open file descriptors as a share of the process limit.",
+                "percentunit",
+                target(
+                    with_app_labels("process_open_fds / process_max_fds"),
+                    "{{service_name}} {{instance}}",
+                ),
+            ),
+            timeseries(
+                "Calls in flight",
+                "Observed calls running, by primitive.",
+                "short",
+                target(by("primitive_name", sel(c.PRIMITIVE_IN_FLIGHT)), "{{primitive_name}}"),
+                stack=True,
+            ),
+            timeseries(
+                "Span export",
+                "Spans handed to the exporter per second by result, and spans dropped.",
+                "ops",
+                target(by("result", rate(spans)), "{{result}}"),
+                target(by("", rate(sel(c.SPANS_DROPPED))), "dropped"),
+            ),
+            table(
+                "Pushgateway jobs",
+                "Jobs that pushed to a Pushgateway: time since their last push and last failed "
+                "push, and (for CI steps) since the last success.",
+                "s",
+                target(by("job", "time() - push_time_seconds", agg="min"), "since push"),
+                target(by("job", "time() - push_failure_time_seconds", agg="min"), "failed"),
+                target(
+                    by("job", f"time() - {sel(c.CI_STEP_LAST_SUCCESS)}", agg="min"), "success"
+                ),
+                width=12,
+                rename={
+                    "Value #A": "Since last push",
+                    "Value #B": "Since last failed push",
+                    "Value #C": "Since last success",
+                },
+            ),
+            timeseries(
+                "CI step duration",
+                "Duration of the last run of each CI step pushed by tta-observability ci run.",
+                "s",
+                target(by("job", sel(c.CI_STEP_DURATION), agg="max"), "{{job}}"),
+            ),
+            table(
+                "Running builds",
+                "Versions running, from tta_build_info.",
+                "short",
+                target(
+                    by(
+                        "service_name, environment, version, commit, tta_observability_version",
+                        sel(c.BUILD_INFO),
+                        agg="count",
+                    ),
+                    "builds",
+                ),
+                rename={"Value": "Instances"},
+            ),
+        ],
+    )
+
+
+def _quantiles(metric: c.Metric, labels: str) -> list[JSON]:
+    legend = "".join(f"{{{{{label.strip()}}}}} " for label in labels.split(","))
+    return [
+        target(quantile(q, metric, labels), f"{legend}p{int(q * 100)}", exemplar=True)
+        for q in (0.5, 0.95, 0.99)
+    ]
+
+
+CIRCUIT_STATES = {"0": ("closed", "green"), "1": ("half-open", "orange"), "2": ("open", "red")}
+
+
+def developer() -> Dashboard:
+    cache = sel(c.CACHE_REQUESTS)
+    return Dashboard(
+        "developer",
+        "TTA.dev / Developer",
+        "Per primitive: rate, errors, latency with exemplars linking to traces, and what the "
+        "recovery primitives (retry, fallback, timeout, cache, circuit breaker, router) did.",
+        [
+            Row("Calls"),
+            timeseries(
+                "Call rate",
+                "Calls per second, by primitive type and name.",
+                "ops",
+                target(
+                    by("primitive_type, primitive_name", rate(_EXECS)),
+                    "{{primitive_type}} {{primitive_name}}",
+                ),
+            ),
+            timeseries(
+                "Error ratio",
+                "Share of calls that failed (status error or timeout), by primitive.",
+                "percentunit",
+                target(
+                    ratio(by("primitive_name", rate(_FAILED)), by("primitive_name", rate(_EXECS))),
+                    "{{primitive_name}}",
+                ),
+            ),
+            timeseries(
+                "Errors by type",
+                "Exceptions raised per second, by primitive and exception class.",
+                "ops",
+                target(
+                    by("primitive_name, error_type", rate(sel(c.PRIMITIVE_ERRORS))),
+                    "{{primitive_name}} {{error_type}}",
+                ),
+                stack=True,
+            ),
+            timeseries(
+                "Calls by status",
+                "Calls per second by outcome: success, error, timeout, cancelled.",
+                "ops",
+                target(by("status", rate(_EXECS)), "{{status}}"),
+                stack=True,
+            ),
+            Row("Latency"),
+            timeseries(
+                "Latency percentiles",
+                "p50, p95 and p99 call duration by primitive; exemplar dots link to the trace of "
+                "a call in that bucket.",
+                "s",
+                *_quantiles(c.PRIMITIVE_DURATION, "primitive_name"),
+            ),
+            heatmap(
+                "Latency heatmap",
+                "Distribution of call durations over time (histogram buckets); exemplars link "
+                "to traces.",
+                by("le", rate(sel(c.PRIMITIVE_DURATION, suffix="_bucket"))),
+            ),
+            table(
+                "Slowest primitives",
+                "Primitives with the highest p95 duration over the time range, with their "
+                "mean duration and call count.",
+                "s",
+                target(
+                    f"topk(10, {quantile(0.95, c.PRIMITIVE_DURATION, _PT, '$__range')})", "p95"
+                ),
+                target(
+                    ratio(
+                        by(_PT, rate(sel(c.PRIMITIVE_DURATION, suffix="_sum"), "$__range")),
+                        by(_PT, rate(sel(c.PRIMITIVE_DURATION, suffix="_count"), "$__range")),
+                    ),
+                    "mean",
+                ),
+                target(by(_PT, increase(sel(c.PRIMITIVE_DURATION, suffix="_count"))), "calls"),
+                rename={"Value #A": "p95", "Value #B": "Mean", "Value #C": "Calls"},
+                overrides=[
+                    {
+                        "matcher": {"id": "byName", "options": "Calls"},
+                        "properties": [{"id": "unit", "value": "short"}],
+                    }
+                ],
+                sort_by="p95",
+            ),
+            Row("Recovery primitives"),
+            timeseries(
+                "Retry attempts",
+                "Attempts made by retry primitives per second, by outcome.",
+                "ops",
+                target(
+                    by("primitive_name, outcome", rate(sel(c.RETRY_ATTEMPTS))),
+                    "{{primitive_name}} {{outcome}}",
+                ),
+                width=8,
+            ),
+            timeseries(
+                "Fallbacks",
+                "Times per second a fallback primitive ran its fallback branch.",
+                "ops",
+                target(
+                    by("primitive_name", rate(sel(c.FALLBACK_ACTIVATIONS))), "{{primitive_name}}"
+                ),
+                width=8,
+            ),
+            timeseries(
+                "Timeouts",
+                "Calls cut off by a timeout primitive per second.",
+                "ops",
+                target(by("primitive_name", rate(sel(c.TIMEOUTS))), "{{primitive_name}}"),
+                width=8,
+            ),
+            timeseries(
+                "Cache hit ratio",
+                "Share of cache lookups answered from the cache, by cache primitive.",
+                "percentunit",
+                target(
+                    ratio(
+                        by("primitive_name", rate(sel(c.CACHE_REQUESTS, 'result="hit"'))),
+                        by("primitive_name", rate(cache)),
+                    ),
+                    "{{primitive_name}}",
+                ),
+                width=8,
+            ),
+            state_timeline(
+                "Circuit breaker state",
+                "State of each circuit breaker: closed, half-open or open (calls rejected).",
+                "none",
+                target(
+                    by("primitive_name", sel(c.CIRCUIT_BREAKER_STATE), agg="max"),
+                    "{{primitive_name}}",
+                ),
+                mappings=value_text(CIRCUIT_STATES),
+                thresholds=_thresholds((None, "green"), (1, "orange"), (2, "red")),
+                width=8,
+            ),
+            timeseries(
+                "Circuit breaker transitions",
+                "State changes per breaker in each interval.",
+                "short",
+                target(
+                    by(
+                        "primitive_name, to_state",
+                        increase(sel(c.CIRCUIT_BREAKER_TRANSITIONS), "$__rate_interval"),
+                    ),
+                    "{{primitive_name}} to {{to_state}}",
+                ),
+                bars=True,
+                width=8,
+            ),
+            timeseries(
+                "Router decisions",
+                "Routes chosen per second by router and switch primitives.",
+                "ops",
+                target(
+                    by("primitive_name, route", rate(sel(c.ROUTER_DECISIONS))),
+                    "{{primitive_name}} {{route}}",
+                ),
+                stack=True,
+                width=24,
+            ),
+        ],
+    )
+
+
+_PT = "primitive_type, primitive_name"
+
+
+def _burn_targets() -> list[JSON]:
+    return [
+        target(by("slo", rec(name, _SLO), agg="max"), f"{{{{slo}}}} {window}")
+        for window, name in _rules.SLO_BURN_RATES.items()
+    ]
+
+
+def sre() -> Dashboard:
+    requests = sel(c.SLO_REQUESTS, _SLO)
+    errors = sel(c.SLO_ERRORS, _SLO)
+    slo_alerts = f'{VARIABLE_MATCHERS["environment"]}, {VARIABLE_MATCHERS["service_name"]}, {_SLO}, slo!=""'
+    return Dashboard(
+        "sre",
+        "TTA.dev / SRE",
+        "Service level objectives: each SLO's SLI, burn rate per alerting window, error budget "
+        "remaining and the burn alerts firing now.",
+        [
+            table(
+                "SLOs",
+                "Every declared SLO: objective, SLI and burn rate over the last hour, budget left "
+                "over 30 days, and whether it is within its objective now.",
+                "percentunit",
+                target(by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max"), "objective"),
+                target(by("slo", f"1 - {rec(_rules.SLO_ERROR_RATIO_1H, _SLO)}", agg="max"), "sli"),
+                target(by("slo", rec(_rules.SLO_BURN_RATES["1h"], _SLO), agg="max"), "burn"),
+                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING, _SLO), agg="min"), "budget"),
+                target(
+                    by(
+                        "slo",
+                        f"(1 - {rec(_rules.SLO_ERROR_RATIO_1H, _SLO)}) "
+                        f">= bool on (service_name, environment, slo) {sel(c.SLO_OBJECTIVE, _SLO)}",
+                        agg="min",
+                    ),
+                    "status",
+                ),
+                rename={
+                    "Value #A": "Objective",
+                    "Value #B": "SLI (1 h)",
+                    "Value #C": "Burn rate (1 h)",
+                    "Value #D": "Budget left (30 d)",
+                    "Value #E": "Status",
+                },
+                overrides=[
+                    _budget_override("Budget left (30 d)"),
+                    {
+                        "matcher": {"id": "byName", "options": "Burn rate (1 h)"},
+                        "properties": [{"id": "unit", "value": "x"}, {"id": "decimals", "value": 2}],
+                    },
+                    {
+                        "matcher": {"id": "byName", "options": "Status"},
+                        "properties": [
+                            {"id": "unit", "value": "none"},
+                            {
+                                "id": "mappings",
+                                "value": value_text(
+                                    {"0": ("breaching", "red"), "1": ("ok", "green")}
+                                ),
+                            },
+                            {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+                        ],
+                    },
+                ],
+            ),
+            timeseries(
+                "SLI",
+                "Share of good calls (not failed, not slower than the SLO's latency threshold) "
+                "per SLO, with its objective dashed.",
+                "percentunit",
+                target(
+                    f"1 - (\n{ratio(by('slo', rate(errors)), by('slo', rate(requests)))}\n)",
+                    "{{slo}}",
+                ),
+                target(by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max"), "{{slo}} objective"),
+                min_zero=False,
+            ),
+            timeseries(
+                "Burn rate per window",
+                "How fast each SLO spends its error budget, per alerting window (1 = on track to "
+                "spend exactly the budget in 30 days). Fast-burn alerts fire at 14.4, slow-burn "
+                "at 6 and 1.",
+                "x",
+                *_burn_targets(),
+            ),
+            timeseries(
+                "Error budget remaining (30 d)",
+                "Share of the 30-day error budget left, per SLO; below 0 the SLO is breached.",
+                "percentunit",
+                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING, _SLO), agg="min"), "{{slo}}"),
+                min_zero=False,
+            ),
+            timeseries(
+                "Bad calls",
+                "SLO calls per second that failed or ran over the latency threshold.",
+                "ops",
+                target(by("slo", rate(errors)), "{{slo}}"),
+                stack=True,
+            ),
+            table(
+                "Burn alerts firing",
+                "SLO burn-rate alerts firing now.",
+                "short",
+                target(
+                    by("alertname, slo, severity, service_name, environment",
+                       f'ALERTS{{alertstate="firing", {slo_alerts}}}', agg="max"),
+                    "alerts",
+                ),
+                width=12,
+                rename={"Value": "Firing"},
+            ),
+            timeseries(
+                "Burn alerts over time",
+                "SLO burn-rate alerts pending or firing, by alert and SLO.",
+                "short",
+                target(
+                    by("alertname, slo, alertstate", f"ALERTS{{{slo_alerts}}}", agg="count"),
+                    "{{alertname}} {{slo}} {{alertstate}}",
+                ),
+                bars=True,
+            ),
+        ],
+        extra_variables=[SLO_VARIABLE],
+    )
+
+
+def capacity_planning() -> Dashboard:
+    per_svc = "service_name"
+    recorded_rate = rec(_rules.PRIMITIVE_EXECUTIONS_RATE)
+    cpu = with_app_labels(rate("process_cpu_seconds_total"))
+    return Dashboard(
+        "capacity-planning",
+        "TTA.dev / Capacity Planning",
+        "Throughput and concurrency trends, resources per call, growth forecasts and headroom.",
+        [
+            timeseries(
+                "Throughput",
+                "Primitive calls and workflow runs per second, by service.",
+                "ops",
+                target(by(per_svc, rate(_EXECS)), "{{service_name}} calls"),
+                target(by(per_svc, rate(_WF_RUNS)), "{{service_name}} workflow runs"),
+            ),
+            timeseries(
+                "Concurrency",
+                "Peak observed calls in flight per interval, by service.",
+                "short",
+                target(
+                    by(per_svc, f"max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[$__rate_interval])"),
+                    "{{service_name}}",
+                ),
+            ),
+            timeseries(
+                "CPU per call",
+                "CPU seconds used per primitive call, by service.",
+                "s",
+                target(
+                    ratio(by(per_svc, cpu), by(per_svc, rate(_EXECS))),
+                    "{{service_name}}",
+                ),
+            ),
+            timeseries(
+                "LLM cost and tokens per workflow run",
+                "US dollars and tokens spent per workflow run, by service.",
+                "currencyUSD",
+                target(
+                    ratio(by(per_svc, rate(sel(c.LLM_COST))), by(per_svc, rate(_WF_RUNS))),
+                    "{{service_name}} USD",
+                ),
+            ),
+            timeseries(
+                "Throughput forecast (7 d)",
+                "Call rate in 7 days if the trend of the last 6 hours continues "
+                "(predict_linear over the recorded 5-minute rate).",
+                "ops",
+                target(by(per_svc, recorded_rate), "{{service_name}} now"),
+                target(
+                    by(per_svc, f"predict_linear({recorded_rate}[6h], 7 * 86400)"),
+                    "{{service_name}} in 7 d",
+                ),
+            ),
+            timeseries(
+                "Memory forecast (7 d)",
+                "Resident memory now and in 7 days if the trend of the last 6 hours continues.",
+                "bytes",
+                target(with_app_labels("process_resident_memory_bytes"), "{{service_name}} now"),
+                target(
+                    with_app_labels("predict_linear(process_resident_memory_bytes[6h], 7 * 86400)"),
+                    "{{service_name}} in 7 d",
+                ),
+            ),
+            stat(
+                "File descriptor headroom",
+                "Share of the file descriptor limit still free, for the fullest process.",
+                "percentunit",
+                target(
+                    by("", with_app_labels("1 - process_open_fds / process_max_fds"), agg="min"),
+                    "headroom",
+                ),
+                thresholds=_thresholds((None, "red"), (0.1, "orange"), (0.3, "green")),
+                width=8,
+            ),
+            stat(
+                "Throughput vs 7-day peak",
+                "Current call rate as a share of the highest 5-minute rate of the last 7 days: "
+                "how close the service runs to the load it has already handled.",
+                "percentunit",
+                target(
+                    ratio(
+                        by("", recorded_rate),
+                        f"max_over_time({by('', recorded_rate)}[7d:5m])",
+                    ),
+                    "of peak",
+                ),
+                width=8,
+            ),
+            stat(
+                "Concurrency vs 7-day peak",
+                "Calls in flight now as a share of the most in flight at any scrape in the last "
+                "7 days.",
+                "percentunit",
+                target(
+                    ratio(
+                        by("", sel(c.PRIMITIVE_IN_FLIGHT)),
+                        f"max_over_time({by('', sel(c.PRIMITIVE_IN_FLIGHT))}[7d:1m]) > 0",
+                    ),
+                    "of peak",
+                ),
+                width=8,
+            ),
+        ],
+        time_from="now-7d",
+        refresh="5m",
+    )
+
+
+SEVERITY_MAPPINGS = value_text(
+    {"critical": ("critical", "red"), "warning": ("warning", "orange"), "info": ("info", "blue")}
+)
+
+
+def alerts() -> Dashboard:
+    scope = f'{VARIABLE_MATCHERS["environment"]}, {VARIABLE_MATCHERS["service_name"]}'
+    firing = f'ALERTS{{alertstate="firing", {scope}}}'
+    pending = f'ALERTS{{alertstate="pending", {scope}}}'
+    runbook_link = {
+        "matcher": {"id": "byName", "options": "alertname"},
+        "properties": [
+            {
+                "id": "links",
+                "value": [
+                    {
+                        "title": "Runbook for ${__value.text}",
+                        "url": "${runbook_base_url}/${__value.text}.md",
+                        "targetBlank": True,
+                    }
+                ],
+            }
+        ],
+    }
+    return Dashboard(
+        "alerts",
+        "TTA.dev / Alerts",
+        "Alerts firing and pending by severity, their history, and links to their runbooks.",
+        [
+            *(
+                stat(
+                    f"{state.capitalize()} {severity}",
+                    f"Alerts of severity {severity} {state} now.",
+                    "short",
+                    target(
+                        f'count(ALERTS{{alertstate="{state}", severity="{severity}", {scope}}}) '
+                        "or vector(0)",
+                        severity,
+                    ),
+                    thresholds=_thresholds((None, "green"), (1, color)),
+                )
+                for state in ("firing", "pending")
+                for severity, color in (("critical", "red"), ("warning", "orange"), ("info", "blue"))
+            ),
+            table(
+                "Active alerts",
+                "Every alert pending or firing now, how long it has been active, and a link to its "
+                "runbook (click the alert name).",
+                "s",
+                target(
+                    by(
+                        "alertname, alertstate, severity, service_name, environment, slo, "
+                        "primitive_name",
+                        f"time() - ALERTS_FOR_STATE{{{scope}}}\n"
+                        "* on (alertname, service_name, environment, slo, primitive_name)"
+                        f" group_left (alertstate)\nALERTS{{{scope}}}",
+                        agg="max",
+                    ),
+                    "active for",
+                ),
+                rename={"Value": "Active for"},
+                overrides=[runbook_link],
+                height=10,
+            ),
+            timeseries(
+                "Firing alerts by severity",
+                "Number of alerts firing over time, by severity.",
+                "short",
+                target(by("severity", firing, agg="count"), "{{severity}}"),
+                stack=True,
+                bars=True,
+            ),
+            timeseries(
+                "Pending alerts by severity",
+                "Alerts whose condition holds but whose 'for' duration has not passed yet.",
+                "short",
+                target(by("severity", pending, agg="count"), "{{severity}}"),
+                stack=True,
+                bars=True,
+            ),
+            state_timeline(
+                "Alert history",
+                "When each alert was pending (orange) or firing (red) in the time range.",
+                "none",
+                target(
+                    by("alertname, severity", f"ALERTS{{{scope}}}", agg="max")
+                    + f"\n+ on (alertname, severity) group_left\n"
+                    + by("alertname, severity", firing, agg="max"),
+                    "{{alertname}} ({{severity}})",
+                ),
+                mappings=value_text({"1": ("pending", "orange"), "2": ("firing", "red")}),
+                thresholds=_thresholds((None, "orange"), (2, "red")),
+                width=24,
+                height=10,
+            ),
+        ],
+        extra_variables=[RUNBOOK_VARIABLE],
+        refresh="1m",
+    )
+
+
+DASHBOARDS = (executive, platform_health, developer, sre, capacity_planning, alerts)
+
+
+def build() -> dict[str, JSON]:
+    """File name -> dashboard model, for every dashboard of the suite."""
+    return {d.filename: render(d) for d in (make() for make in DASHBOARDS)}
+
+
+def dumps(model: JSON) -> str:
+    return json.dumps(model, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def default_out() -> Path:
+    # src/tta_observability/mixin/dashboards.py -> repository root
+    return Path(__file__).resolve().parents[3] / "dashboards"
+
+
+def write(out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, model in build().items():
+        path = out / name
+        path.write_text(dumps(model), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def stale(out: Path) -> list[str]:
+    """Files in ``out`` that differ from the generator's output (missing ones included)."""
+    return [
+        name
+        for name, model in build().items()
+        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != dumps(model)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tta_observability.mixin.dashboards",
+        description="Write the Grafana dashboard suite as JSON.",
+    )
+    parser.add_argument("--out", type=Path, default=default_out(), help="output directory")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the files in --out are not up to date"
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        diff = stale(args.out)
+        for name in diff:
+            print(f"{args.out / name} is out of date", file=sys.stderr)
+        return 1 if diff else 0
+    for path in write(args.out):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
