@@ -412,7 +412,9 @@ def observed(
         raise TypeError(f"@observed needs a function, got {type(func).__name__}")
     attrs = _code_attributes(func)
     attrs.update(attributes or {})
-    inst = Instrument(name or _default_name(func), primitive_type, slo, attrs)
+    inst = Instrument(
+        _default_name(func) if name is None else name, primitive_type, slo, attrs
+    )
     return wrapt.FunctionWrapper(func, _WRAPPERS[_callable_kind(func)](inst))
 
 
