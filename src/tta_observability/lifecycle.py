@@ -104,7 +104,9 @@ class _CountingBatchProcessor(BatchSpanProcessor):
     """A bounded batch processor that counts the spans it drops when its queue is full."""
 
     def __init__(self, exporter: SpanExporter, store: MetricStore, max_queue_size: int) -> None:
-        super().__init__(exporter, max_queue_size=max_queue_size)
+        super().__init__(
+            exporter, max_queue_size=max_queue_size, max_export_batch_size=min(512, max_queue_size)
+        )
         self.dropped = store.counter(c.SPANS_DROPPED)
         self.max_queue_size = max_queue_size
 
