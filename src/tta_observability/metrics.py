@@ -8,6 +8,7 @@ sets, hex ids and samples are built only when Prometheus scrapes.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -82,9 +83,11 @@ class PrimitiveSeries:
     """
 
     __slots__ = (
+        "begin",
+        "begun",
         "errors",
+        "finished",
         "hist",
-        "in_flight",
         "lock",
         "name",
         "ptype",
@@ -101,18 +104,26 @@ class PrimitiveSeries:
         self.status_counts = [0] * len(c.STATUSES)
         self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
         self.hist = Histogram()
-        self.in_flight = 0
         self.errors: dict[str, int] = {}
+        # In flight = begun - finished. next() on itertools.count is atomic under the GIL, so
+        # starting a call takes no lock; finishing is counted under the record lock.
+        self.begun = itertools.count(1)
+        self.begin = self.begun.__next__
+        self.finished = 0
 
-    def begin(self) -> None:
+    @property
+    def in_flight(self) -> int:
         with self.lock:
-            self.in_flight += 1
+            finished = self.finished
+        # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
+        begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
+        return begun - finished
 
     def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
         i = bisect_left(_BOUNDS, duration)
         hist = self.hist
         with self.lock:
-            self.in_flight -= 1
+            self.finished += 1
             self.status_counts[status] += 1
             hist.buckets[i] += 1
             hist.sum += duration
@@ -332,8 +343,8 @@ class MetricStore(Collector):
                 buckets = list(s.hist.buckets)
                 bucket_ex = list(s.hist.exemplars)
                 total = s.hist.sum
-                flying = s.in_flight
                 errs = sorted(s.errors.items())
+            flying = s.in_flight
             for status, i in STATUS_INDEX.items():
                 execs.add_sample(
                     c.PRIMITIVE_EXECUTIONS.name,

@@ -40,6 +40,10 @@ CURRENT_CALL: contextvars.ContextVar[Instrument | None] = contextvars.ContextVar
     "tta_observability_current_call", default=None
 )
 
+_INVALID_SPAN: Final = trace.INVALID_SPAN
+#: Stands for "nothing attached" when a call ran without a span, as distinct from a failed start.
+_NO_CONTEXT: Final = object()
+
 _status_by_type: dict[type[BaseException], int] = {}
 
 
@@ -121,12 +125,17 @@ class Instrument:
     ) -> tuple[trace.Span, object, object, float]:
         try:
             span = STATE.tracer.start_span(self.span_name, parent, attributes=self.attributes)
-            token = context_api.attach(trace.set_span_in_context(span, parent))
+            # With tracing off there is no span to make current: skip the context switch.
+            token = (
+                context_api.attach(trace.set_span_in_context(span, parent))
+                if span is not _INVALID_SPAN
+                else _NO_CONTEXT
+            )
             outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
             self.series.begin()
         except Exception as exc:
             report_internal_error("span start", exc)
-            span, token, outer = trace.INVALID_SPAN, None, None
+            span, token, outer = _INVALID_SPAN, None, None
         return span, token, outer, perf_counter()
 
     def finish(
@@ -168,7 +177,7 @@ class Instrument:
         except Exception as internal:
             report_internal_error("span finish", internal)
         finally:
-            if token is not None:
+            if token is not None and token is not _NO_CONTEXT:
                 try:
                     context_api.detach(token)  # type: ignore[arg-type]
                 except Exception as internal:

@@ -1,0 +1,147 @@
+"""Per-call cost of @observed against a bare call and the best hand-written equivalent.
+
+The hand-written code is what a careful engineer would write without the library: one
+OpenTelemetry span with the same attributes, plus a pre-bound prometheus-client counter and
+histogram, with a trace exemplar when the span is sampled. All variants run in this process,
+interleaved round by round so that drift in machine speed affects them alike; the printed
+figures are medians over rounds.
+
+    python benchmarks/bench_observed.py            # all three sampling modes
+    python benchmarks/bench_observed.py --calls 20000 --rounds 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+import tta_observability as tto
+from tta_observability import _state, contract
+
+
+class _Discard(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _provider(sampler: Sampler | None) -> trace.TracerProvider:
+    if sampler is None:
+        return trace.NoOpTracerProvider()
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(BatchSpanProcessor(_Discard(), max_queue_size=1 << 16))
+    return provider
+
+
+def _work(x: int) -> int:
+    return x + 1
+
+
+def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
+    registry = CollectorRegistry()
+    labels = ("service_name", "environment", "primitive_type", "primitive_name")
+    values = ("bench", "dev", "function", "hand")
+    calls = Counter(
+        "hand_executions", "calls", (*labels, "status"), registry=registry
+    ).labels(*values, "success")
+    duration = Histogram(
+        "hand_duration_seconds",
+        "duration",
+        labels,
+        registry=registry,
+        buckets=contract.DURATION_BUCKETS_SECONDS,
+    ).labels(*values)
+    tracer = provider.get_tracer("hand")
+    attrs = {"tta.primitive.type": "function", "tta.primitive.name": "hand"}
+    perf_counter = time.perf_counter
+
+    def hand(x: int) -> int:
+        with tracer.start_as_current_span("hand", attributes=attrs) as span:
+            t0 = perf_counter()
+            result = _work(x)
+            elapsed = perf_counter() - t0
+            ctx = span.get_span_context()
+            if ctx.trace_flags.sampled:
+                ex = {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+                calls.inc(exemplar=ex)
+                duration.observe(elapsed, exemplar=ex)
+            else:
+                calls.inc()
+                duration.observe(elapsed)
+            return result
+
+    return hand
+
+
+def _time_per_call(fn: Callable[[int], int], calls: int) -> float:
+    perf = time.perf_counter
+    t0 = perf()
+    for i in range(calls):
+        fn(i)
+    return (perf() - t0) / calls
+
+
+def run(mode: str, sampler: Sampler | None, calls: int, rounds: int) -> dict[str, float]:
+    provider = _provider(sampler)
+    handle = tto.setup(
+        "bench",
+        metrics_port=None,
+        registry=CollectorRegistry(),
+        tracer_provider=provider if isinstance(provider, TracerProvider) else None,
+    )
+    if not isinstance(provider, TracerProvider):
+        _state.STATE.tracer = provider.get_tracer("tta_observability")
+    observed = tto.observed(name="observed")(_work)
+    hand = _hand_written(provider)
+    variants = {"bare": _work, "observed": observed, "hand": hand}
+    for fn in variants.values():  # warm up
+        _time_per_call(fn, calls // 10)
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            samples[name].append(_time_per_call(fn, calls))
+    handle.shutdown()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    return {
+        "bare_us": med["bare"] * 1e6,
+        "observed_us": med["observed"] * 1e6,
+        "hand_us": med["hand"] * 1e6,
+        "observed_vs_hand": med["observed"] / med["hand"],
+    }
+
+
+MODES: dict[str, Sampler | None] = {
+    "sampled": ALWAYS_ON,
+    "10%-sampled": ParentBased(TraceIdRatioBased(0.1)),
+    "tracing-off": None,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20000, help="calls per variant per round")
+    parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds")
+    parser.add_argument("--mode", choices=[*MODES, "all"], default="all")
+    args = parser.parse_args(argv)
+    modes = MODES if args.mode == "all" else {args.mode: MODES[args.mode]}
+    print(f"{'mode':<12} {'bare µs':>8} {'@observed µs':>13} {'hand µs':>8} {'observed/hand':>14}")
+    for mode, sampler in modes.items():
+        r = run(mode, sampler, args.calls, args.rounds)
+        print(
+            f"{mode:<12} {r['bare_us']:>8.3f} {r['observed_us']:>13.3f} {r['hand_us']:>8.3f} "
+            f"{r['observed_vs_hand']:>13.2f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
