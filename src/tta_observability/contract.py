@@ -67,12 +67,14 @@ class Metric:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] | None = None
-    #: Issue that introduced it, for the docs; "core" series are emitted by ``@observed``.
+    #: Family, for the docs: "core" series are emitted by ``@observed``.
     group: str = "core"
+    #: Labels every series of this metric carries besides ``labels``.
+    common: tuple[str, ...] = COMMON_LABELS
 
     @property
     def all_labels(self) -> tuple[str, ...]:
-        return (*COMMON_LABELS, *self.labels)
+        return (*self.common, *self.labels)
 
     @property
     def series_names(self) -> tuple[str, ...]:
@@ -240,17 +242,20 @@ LLM_COST = Metric(
 
 #: Pushed to a Pushgateway by ``tta-observability ci run``; ``job`` and ``environment`` are
 #: grouping keys, so these carry ``job`` rather than ``service_name``.
+_CI_COMMON = ("job", "environment")
 CI_STEP_DURATION = Metric(
     "tta_ci_step_duration_seconds",
     "gauge",
     "Duration of the last run of a CI step.",
     group="ci",
+    common=_CI_COMMON,
 )
 CI_STEP_LAST_SUCCESS = Metric(
     "tta_ci_step_last_success_timestamp_seconds",
     "gauge",
     "Unix time of the last successful run of a CI step.",
     group="ci",
+    common=_CI_COMMON,
 )
 CI_STEP_RUNS = Metric(
     "tta_ci_step_runs_total",
@@ -258,6 +263,7 @@ CI_STEP_RUNS = Metric(
     "Runs of a CI step, by status (success or failure).",
     ("status",),
     group="ci",
+    common=_CI_COMMON,
 )
 DEPLOYMENT = Metric(
     "tta_deployment_timestamp_seconds",
@@ -265,6 +271,7 @@ DEPLOYMENT = Metric(
     "Unix time of the last deployment of a version, for dashboard annotations.",
     ("version",),
     group="ci",
+    common=_CI_COMMON,
 )
 
 METRICS: Final[tuple[Metric, ...]] = (
