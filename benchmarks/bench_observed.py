@@ -48,9 +48,9 @@ def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
     registry = CollectorRegistry()
     labels = ("service_name", "environment", "primitive_type", "primitive_name")
     values = ("bench", "dev", "function", "hand")
-    calls = Counter(
-        "hand_executions", "calls", (*labels, "status"), registry=registry
-    ).labels(*values, "success")
+    calls = Counter("hand_executions", "calls", (*labels, "status"), registry=registry).labels(
+        *values, "success"
+    )
     duration = Histogram(
         "hand_duration_seconds",
         "duration",
@@ -69,7 +69,10 @@ def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
             elapsed = perf_counter() - t0
             ctx = span.get_span_context()
             if ctx.trace_flags.sampled:
-                ex = {"trace_id": format(ctx.trace_id, "032x"), "span_id": format(ctx.span_id, "016x")}
+                ex = {
+                    "trace_id": format(ctx.trace_id, "032x"),
+                    "span_id": format(ctx.span_id, "016x"),
+                }
                 calls.inc(exemplar=ex)
                 duration.observe(elapsed, exemplar=ex)
             else:

@@ -50,7 +50,7 @@ class _Servicer(trace_service_pb2_grpc.TraceServiceServicer):
     def __init__(self, sink: ReceivedSpans) -> None:
         self.sink = sink
 
-    def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC method name
+    def Export(self, request: Any, context: Any) -> Any:
         self.sink.add(request)
         return trace_service_pb2.ExportTraceServiceResponse()
 
@@ -76,7 +76,7 @@ class HttpReceiver:
         self.sink = sink = ReceivedSpans()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.path != "/v1/traces":
                     self.send_response(404)

@@ -41,7 +41,9 @@ def test_every_metric_name_in_docs_is_in_the_contract() -> None:
 
 def test_emitted_series_are_exactly_the_contracts() -> None:
     store = MetricStore()
-    inst = Instrument("contract_fn", slo=tto.SLO("contract", 0.99, latency_threshold=1.0), store=store)
+    inst = Instrument(
+        "contract_fn", slo=tto.SLO("contract", 0.99, latency_threshold=1.0), store=store
+    )
     call = inst.start()
     inst.finish(*call, None)
     call = inst.start()

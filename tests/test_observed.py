@@ -42,7 +42,9 @@ def test_sync_function_counts_spans_and_duration() -> None:
     assert attrs[c.ATTR_PRIMITIVE_NAME] == name
     assert attrs[c.ATTR_STATUS] == "success"
     assert attrs[c.ATTR_CODE_FUNCTION] == "add"
-    assert attrs[c.ATTR_CODE_NAMESPACE] == __name__ + ".test_sync_function_counts_spans_and_duration"
+    assert (
+        attrs[c.ATTR_CODE_NAMESPACE] == __name__ + ".test_sync_function_counts_spans_and_duration"
+    )
 
 
 def test_metadata_and_signature_preserved() -> None:
@@ -235,9 +237,8 @@ def test_exceptions_propagate_unchanged() -> None:
     def raiser() -> None:
         raise err
 
-    with capture() as cap:
-        with pytest.raises(ValueError) as info:
-            raiser()
+    with capture() as cap, pytest.raises(ValueError) as info:
+        raiser()
     assert info.value is err
     # The traceback still ends in the user's frame.
     tb = info.tb
@@ -252,7 +253,7 @@ def test_exceptions_propagate_unchanged() -> None:
     assert cap.value(c.PRIMITIVE_ERRORS.name, primitive_name="raiser", error_type="ValueError") == 1
 
 
-class TimeoutError(Exception):  # noqa: A001 - mirrors TTA.dev's own TimeoutError class
+class TimeoutError(Exception):
     pass
 
 
@@ -357,7 +358,10 @@ def test_works_before_setup_without_crash() -> None:
 
     from tta_observability.metrics import snapshot
 
-    key = (EXEC, (("primitive_name", "before_setup"), ("primitive_type", "function"), ("status", "success")))
+    key = (
+        EXEC,
+        (("primitive_name", "before_setup"), ("primitive_type", "function"), ("status", "success")),
+    )
     before = snapshot().get(key, 0.0)
     assert f() == 42
     assert snapshot()[key] == before + 1
@@ -479,9 +483,7 @@ def test_cardinality_guard_folds_overflow() -> None:
         for smp in fam.samples
     }
     errs = {
-        dict(k[1])["error_type"]: v
-        for k, v in samples.items()
-        if k[0] == c.PRIMITIVE_ERRORS.name
+        dict(k[1])["error_type"]: v for k, v in samples.items() if k[0] == c.PRIMITIVE_ERRORS.name
     }
     assert errs == {"E1": 1, "E2": 1, "E3": 1, c.OVERFLOW_VALUE: 2}
     overflow = {

@@ -201,13 +201,19 @@ def test_port_in_use_warns_and_keeps_running(caplog: pytest.LogCaptureFixture) -
         busy.listen()
         port = busy.getsockname()[1]
         with caplog.at_level("WARNING", logger="tta_observability"):
-            h = tto.setup("busy", registry=CollectorRegistry(), metrics_port=port,
-                          tracer_provider=TracerProvider())
+            h = tto.setup(
+                "busy",
+                registry=CollectorRegistry(),
+                metrics_port=port,
+                tracer_provider=TracerProvider(),
+            )
         assert h.metrics_port is None
         assert any(str(port) in r.getMessage() for r in caplog.records)
 
 
-def _run_app(code: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _run_app(
+    code: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -389,9 +395,7 @@ def test_real_prometheus_stores_exemplar_of_exported_trace(start_prometheus) -> 
     def exemplar_trace_ids() -> set[str]:
         now = time.time()
         data = prom.api("/api/v1/query_exemplars", query=query, start=now - 300, end=now + 60)
-        return {
-            ex["labels"]["trace_id"] for series in data for ex in series.get("exemplars", [])
-        }
+        return {ex["labels"]["trace_id"] for series in data for ex in series.get("exemplars", [])}
 
     found = prom.wait_for(exemplar_trace_ids, timeout=40, what="exemplars in Prometheus")
     assert found <= trace_ids and found == trace_ids

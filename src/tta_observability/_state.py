@@ -51,5 +51,5 @@ def report_internal_error(where: str, exc: BaseException) -> None:
             exc,
             exc_info=exc,
         )
-    except Exception:  # noqa: S110 - logging itself failed; there is nowhere left to report it
+    except Exception:
         pass

@@ -118,7 +118,9 @@ def resolve(
         exporter = listed or ("otlp" if endpoint else "none")
     exporter = exporter.lower()
     if exporter not in _EXPORTERS:
-        raise ConfigError(f"traces exporter must be one of {', '.join(_EXPORTERS)}; got {exporter!r}")
+        raise ConfigError(
+            f"traces exporter must be one of {', '.join(_EXPORTERS)}; got {exporter!r}"
+        )
 
     protocol = (
         otlp_protocol

@@ -39,7 +39,18 @@ DURATION_BUCKETS_SECONDS: Final = (
 )
 
 #: CI steps run from seconds to the better part of an hour.
-CI_DURATION_BUCKETS_SECONDS: Final = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+CI_DURATION_BUCKETS_SECONDS: Final = (
+    1.0,
+    5.0,
+    15.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+)
 
 STATUS_SUCCESS: Final = "success"
 STATUS_ERROR: Final = "error"
@@ -55,7 +66,9 @@ MAX_LABEL_VALUE_LENGTH: Final = 128
 DEFAULT_MAX_LABEL_VALUES: Final = 1000
 
 #: Labels whose values come from user data and so are bounded by the cardinality guard.
-BOUNDED_LABELS: Final = frozenset({"primitive_name", "error_type", "slo", "workflow", "route", "model"})
+BOUNDED_LABELS: Final = frozenset(
+    {"primitive_name", "error_type", "slo", "workflow", "route", "model"}
+)
 
 
 @dataclass(frozen=True)

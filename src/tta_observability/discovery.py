@@ -25,7 +25,7 @@ _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
 def resolve_sd_dir(sd_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The discovery directory: ``sd_dir`` if given, else ``$TTA_OBSERVABILITY_SD_DIR``, else None."""
+    """The discovery directory: ``sd_dir``, else ``$TTA_OBSERVABILITY_SD_DIR``, else None."""
     if sd_dir is not None and str(sd_dir) != "":
         return Path(sd_dir)
     from_env = os.environ.get(SD_DIR_ENV, "").strip()
@@ -42,7 +42,9 @@ def target_address(host: str, port: int) -> str:
         ip = ipaddress.ip_address(host)
     except ValueError:
         if not _HOSTNAME.match(host):
-            raise ValueError(f"discovery: {host!r} is neither an IP address nor a host name") from None
+            raise ValueError(
+                f"discovery: {host!r} is neither an IP address nor a host name"
+            ) from None
         return f"{host}:{port}"
     return f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
 

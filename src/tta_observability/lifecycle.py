@@ -9,6 +9,7 @@ OpenTelemetry API does not allow to undo.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Sequence
@@ -35,7 +36,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from . import __about__
 from . import contract as c
-from ._state import STATE, INSTRUMENTATION_NAME, logger
+from ._state import INSTRUMENTATION_NAME, STATE, logger
 from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from .metrics import STORE, MetricStore
 from .slo import SLO
@@ -85,7 +86,7 @@ class _CountingExporter(SpanExporter):
             logger.warning(
                 "tta_observability: cannot export spans to %s; spans are dropped until it is "
                 "reachable (the application is unaffected; see "
-                "tta_observability_spans_exported_total{result=\"failure\"})",
+                'tta_observability_spans_exported_total{result="failure"})',
                 self.target,
             )
         elif ok and self.failing:
@@ -112,10 +113,10 @@ class _CountingBatchProcessor(BatchSpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            queue = self._batch_processor._queue  # type: ignore[attr-defined]
+            queue = self._batch_processor._queue
             if len(queue) >= self.max_queue_size:
                 self.dropped.inc(())
-        except Exception:  # noqa: S110 - private layout changed: lose the count, keep the span
+        except Exception:
             pass
         super().on_end(span)
 
@@ -139,7 +140,7 @@ def _exporter(settings: Settings, otlp_timeout: float) -> tuple[SpanExporter, st
         return ConsoleSpanExporter(service_name=settings.service_name), "the console"
     endpoint = settings.otlp_endpoint
     if settings.otlp_protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
         )
 
@@ -149,7 +150,7 @@ def _exporter(settings: Settings, otlp_timeout: float) -> tuple[SpanExporter, st
             endpoint=endpoint, insecure=insecure, timeout=otlp_timeout
         )
         return exporter, endpoint or "the default OTLP/gRPC endpoint (localhost:4317)"
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )
 
@@ -216,17 +217,15 @@ class Handle:
                 if inner is not None:
                     inner.shutdown(timeout_millis=int(timeout * 1000))
                 else:
-                    self.span_processor.shutdown()
+                    self.span_processor.shutdown()  # type: ignore[no-untyped-call]
             except Exception as exc:
                 logger.warning("tta_observability: span processor shutdown failed: %r", exc)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
-        try:
+        with contextlib.suppress(KeyError):
             self.registry.unregister(self.store)
-        except KeyError:
-            pass
         if self._log_filter is not None:
             for name in _OTLP_LOGGERS:
                 logging.getLogger(name).removeFilter(self._log_filter)
@@ -285,8 +284,10 @@ def setup(
             or not 0 <= metrics_port <= 65535
         ):
             raise ConfigError(f"metrics_port must be 0 to 65535 or None, got {metrics_port!r}")
-        if isinstance(max_label_values, bool) or not isinstance(max_label_values, int) or (
-            max_label_values < 1
+        if (
+            isinstance(max_label_values, bool)
+            or not isinstance(max_label_values, int)
+            or (max_label_values < 1)
         ):
             raise ConfigError(f"max_label_values must be a positive int, got {max_label_values!r}")
         if not isinstance(max_queue_size, int) or max_queue_size < 1:
@@ -317,10 +318,8 @@ def setup(
             store.slo(slo)
 
         _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout)
-        try:
+        with contextlib.suppress(ValueError):  # registered by an earlier setup() in this process
             registry.register(store)
-        except ValueError:
-            pass  # already registered by an earlier setup() in this process
         if metrics_port is not None:
             _start_server(handle, metrics_host, metrics_port)
         atexit.register(handle.shutdown)
@@ -379,14 +378,17 @@ def _start_server(handle: Handle, host: str, port: int) -> None:
 
 
 def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:
-    """A WSGI app serving /metrics (OpenMetrics with exemplars when asked), for ``metrics_port=None``."""
-    from prometheus_client import make_wsgi_app  # noqa: PLC0415
+    """A WSGI app serving /metrics (OpenMetrics with exemplars when asked).
+
+    For apps that pass ``metrics_port=None`` and serve metrics themselves.
+    """
+    from prometheus_client import make_wsgi_app
 
     return make_wsgi_app(REGISTRY if registry is None else registry)
 
 
 def metrics_asgi_app(registry: CollectorRegistry | None = None) -> Any:
     """An ASGI app serving /metrics, for ``metrics_port=None``."""
-    from prometheus_client import make_asgi_app  # noqa: PLC0415
+    from prometheus_client import make_asgi_app
 
     return make_asgi_app(REGISTRY if registry is None else registry)

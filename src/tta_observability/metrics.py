@@ -14,6 +14,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
@@ -25,7 +26,7 @@ from .slo import SLO
 logger = logging.getLogger("tta_observability")
 
 _BOUNDS = c.DURATION_BUCKETS_SECONDS
-_LE = (*(floatToGoString(b) for b in _BOUNDS), "+Inf")
+_LE = (*(floatToGoString(b) for b in _BOUNDS), "+Inf")  # type: ignore[no-untyped-call]
 STATUS_INDEX = {s: i for i, s in enumerate(c.STATUSES)}
 
 # (trace_id, span_id, observed value, unix time); ids stay integers until a scrape.

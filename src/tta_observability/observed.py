@@ -24,7 +24,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import contract as c
 from ._state import STATE, report_internal_error
-from .metrics import STORE, MetricStore
+from .metrics import STORE, MetricStore, WorkflowSeries
 from .slo import SLO
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,7 +116,7 @@ class Instrument:
             slo.latency_threshold if slo is not None and slo.latency_threshold else float("inf")
         )
         # Created on the first call that turns out to be outermost.
-        self.workflow_series = None
+        self.workflow_series: WorkflowSeries | None = None
 
     # The two halves of a call. ``start`` never raises; ``finish`` never raises.
 
@@ -157,7 +157,7 @@ class Instrument:
             else:
                 trace_id = span_id = 0
             self.series.record(status, duration, trace_id, span_id)
-            if status == _ERROR or status == _TIMEOUT:
+            if status in (_ERROR, _TIMEOUT):
                 self.series.record_error(type(exc).__name__)
             if self.slo_series is not None and status != _CANCELLED:
                 self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
@@ -198,7 +198,7 @@ def _callable_kind(func: Any) -> str:
 
 def _code_attributes(func: Any) -> dict[str, AttributeValue]:
     target = getattr(func, "__func__", func)
-    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", "")
+    qualname = str(getattr(target, "__qualname__", None) or getattr(target, "__name__", ""))
     module = getattr(target, "__module__", None) or ""
     namespace = ".".join(p for p in (module, *qualname.split(".")[:-1]) if p and p != "<locals>")
     attrs: dict[str, AttributeValue] = {c.ATTR_CODE_FUNCTION: getattr(target, "__name__", "")}
@@ -414,23 +414,21 @@ def observed(
             observed, name=name, primitive_type=primitive_type, slo=slo, attributes=attributes
         )
     if isinstance(func, type):
-        from .primitives import observe_class  # noqa: PLC0415 - primitives import this module
+        from .primitives import observe_class
 
         return observe_class(func, name=name, slo=slo)
     if not callable(func) and not isinstance(func, classmethod | staticmethod):
         raise TypeError(f"@observed needs a function, got {type(func).__name__}")
     attrs = _code_attributes(func)
     attrs.update(attributes or {})
-    inst = Instrument(
-        _default_name(func) if name is None else name, primitive_type, slo, attrs
-    )
+    inst = Instrument(_default_name(func) if name is None else name, primitive_type, slo, attrs)
     return wrapt.FunctionWrapper(func, _WRAPPERS[_callable_kind(func)](inst))
 
 
 _observe_cache: dict[tuple[str, str, SLO | None], Instrument] = {}
 
 
-class observe:  # noqa: N801 - a context manager used like a function, as contextlib's are
+class observe:
     """``with observe("name"):`` or ``async with observe("name"):`` records a block like a call.
 
     >>> with observe("load-config"):

@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 SampleKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
-def _read(store: MetricStore) -> tuple[dict[SampleKey, float], dict[str, str], dict[SampleKey, Exemplar]]:
+def _read(
+    store: MetricStore,
+) -> tuple[dict[SampleKey, float], dict[str, str], dict[SampleKey, Exemplar]]:
     values: dict[SampleKey, float] = {}
     types: dict[str, str] = {}
     exemplars: dict[SampleKey, Exemplar] = {}

@@ -43,12 +43,18 @@ VARIABLE_MATCHERS: dict[str, str] = {
     "primitive_name": 'primitive_name=~"$primitive"',
 }
 
-#: Statuses that count as a failed call (cancellation is the caller's choice, not a failure).
-FAILED_STATUSES = f"{c.STATUS_ERROR}|{c.STATUS_TIMEOUT}"
+#: Statuses that count as a failed call, as in the recording rules.
+FAILED_STATUSES = "|".join(_rules.FAILED_STATUSES)
 
-#: Where the runbooks named by the alerts' ``runbook_url`` live; a textbox variable so that a
-#: fork can point the links at its own copy.
-RUNBOOK_BASE_URL = "https://github.com/theinterneti/TTA.dev/blob/main/docs/runbooks"
+# Recorded series the dashboards read, with the labels their rules aggregate by.
+SLO_KEY = _rules.SLO_KEY
+SERVICE = _rules.SERVICE
+BUDGET_LEFT = _rules.SLO_ERROR_BUDGET_REMAINING
+SERVICE_CALL_RATE = _rules.SERVICE_PRIMITIVE_EXECUTIONS_RATE5M
+#: Windows shown on the burn-rate panel: every window an alert pairs, short and long.
+BURN_WINDOWS = tuple(
+    w for w in _rules.SLO_WINDOWS if any(w in (b.long, b.short) for b in _rules.BURN_RATE_WINDOWS)
+)
 
 
 # Selectors -----------------------------------------------------------------------------------
@@ -68,9 +74,9 @@ def sel(metric: c.Metric, *matchers: str, suffix: str = "") -> str:
     return _selector(metric.name + suffix, [*parts, *matchers])
 
 
-def rec(name: str, *matchers: str) -> str:
-    """A recorded series, filtered by the template variables its rule keeps as labels."""
-    labels = _rules.recorded_labels()[name]
+def rec(name: str, labels: Sequence[str], *matchers: str) -> str:
+    """A recorded series, filtered by the template variables among ``labels``, the labels its
+    rule aggregates by (the tests check them against the rule)."""
     parts = [m for label, m in VARIABLE_MATCHERS.items() if label in labels]
     return _selector(name, [*parts, *matchers])
 
@@ -98,6 +104,19 @@ def quantile(q: float, metric: c.Metric, labels: str, window: str = "$__rate_int
 
 def ratio(numerator: str, denominator: str) -> str:
     return f"{numerator}\n/\n{denominator}"
+
+
+def ratio_or_zero(numerator: str, denominator: str) -> str:
+    """``numerator / denominator`` that reads 0, not nothing, before the numerator's first sample.
+
+    A labelled series (a cache hit, an export failure) only exists once it has happened.
+    """
+    return ratio(f"(\n{numerator}\nor 0 * {denominator}\n)", denominator)
+
+
+def or_zero(expr: str) -> str:
+    """A single-value expression that reads 0 while none of its series exist yet."""
+    return f"{expr} or vector(0)"
 
 
 def with_app_labels(expr: str) -> str:
@@ -492,7 +511,7 @@ def variables() -> list[JSON]:
     ]
 
 
-def annotations() -> list[JSON]:
+def annotation_list() -> list[JSON]:
     built_in = {
         "builtIn": 1,
         "datasource": {"type": "grafana", "uid": "-- Grafana --"},
@@ -569,7 +588,7 @@ def render(d: Dashboard) -> JSON:
                 "url": "",
             }
         ],
-        "annotations": {"list": annotations()},
+        "annotations": {"list": annotation_list()},
         "templating": {"list": [*variables(), *d.extra_variables]},
         "panels": _layout(d.items),
     }
@@ -581,30 +600,61 @@ _WF_RUNS = sel(c.WORKFLOW_EXECUTIONS)
 _WF_OK = sel(c.WORKFLOW_EXECUTIONS, f'status="{c.STATUS_SUCCESS}"')
 _EXECS = sel(c.PRIMITIVE_EXECUTIONS)
 _FAILED = sel(c.PRIMITIVE_EXECUTIONS, f'status=~"{FAILED_STATUSES}"')
+_CACHE_HITS = sel(c.CACHE_REQUESTS, 'result="hit"')
+_PT = "primitive_type, primitive_name"
 _SLO = 'slo=~"$slo"'
+_SCOPE = f"{VARIABLE_MATCHERS['environment']}, {VARIABLE_MATCHERS['service_name']}"
+_BUDGET_COLORS = _thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))
 
 SLO_VARIABLE = _query_variable(
     "slo",
     "SLO",
-    f"label_values({c.SLO_OBJECTIVE.name}{{{VARIABLE_MATCHERS['environment']}, "
-    f"{VARIABLE_MATCHERS['service_name']}}}, slo)",
+    f"label_values({c.SLO_OBJECTIVE.name}{{{_SCOPE}}}, slo)",
     "Service level objective, as declared with SLO(name, ...).",
 )
+#: The runbook links point here; a textbox variable so that a fork can use its own copy.
 RUNBOOK_VARIABLE: JSON = {
     "name": "runbook_base_url",
     "label": "Runbooks at",
-    "description": "Base URL of the runbooks; an alert's runbook is <base>/<alertname>.md.",
+    "description": "Base URL of the runbooks; the runbook of an alert is <base><alertname>.md.",
     "type": "textbox",
-    "query": RUNBOOK_BASE_URL,
-    "current": {"selected": False, "text": RUNBOOK_BASE_URL, "value": RUNBOOK_BASE_URL},
-    "options": [{"selected": True, "text": RUNBOOK_BASE_URL, "value": RUNBOOK_BASE_URL}],
+    "query": _rules.RUNBOOK_BASE_URL,
+    "current": {
+        "selected": False,
+        "text": _rules.RUNBOOK_BASE_URL,
+        "value": _rules.RUNBOOK_BASE_URL,
+    },
+    "options": [
+        {"selected": True, "text": _rules.RUNBOOK_BASE_URL, "value": _rules.RUNBOOK_BASE_URL}
+    ],
     "hide": 2,
     "skipUrlSync": False,
 }
 
 
+def _budget(*matchers: str) -> str:
+    return rec(BUDGET_LEFT, SLO_KEY, *matchers)
+
+
+def _colored(column: str, thresholds: JSON) -> JSON:
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
+            {"id": "thresholds", "value": thresholds},
+        ],
+    }
+
+
+def _unit(column: str, unit: str, decimals: int | None = None) -> JSON:
+    props: list[JSON] = [{"id": "unit", "value": unit}]
+    if decimals is not None:
+        props.append({"id": "decimals", "value": decimals})
+    return {"matcher": {"id": "byName", "options": column}, "properties": props}
+
+
 def executive() -> Dashboard:
-    cache_hits = sel(c.CACHE_REQUESTS, 'result="hit"')
+    slo_ratio_30d = rec(_rules.slo_error_ratio(_rules.SLO_PERIOD), SLO_KEY)
     return Dashboard(
         "executive",
         "TTA.dev / Executive",
@@ -636,15 +686,15 @@ def executive() -> Dashboard:
                 "Error budget remaining over 30 days of the SLO that has the least left; below "
                 "0 the SLO is breached.",
                 "percentunit",
-                target(by("", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "budget"),
-                thresholds=_thresholds((None, "red"), (0.25, "orange"), (0.5, "green")),
+                target(by("", _budget(), agg="min"), "budget"),
+                thresholds=_BUDGET_COLORS,
                 decimals=1,
             ),
             stat(
                 "LLM cost",
                 "LLM spend in US dollars in the selected time range.",
                 "currencyUSD",
-                target(by("", increase(sel(c.LLM_COST))), "cost"),
+                target(or_zero(by("", increase(sel(c.LLM_COST)))), "cost"),
                 decimals=2,
             ),
             stat(
@@ -652,7 +702,7 @@ def executive() -> Dashboard:
                 "Calls answered from a cache primitive in the time range: work and LLM spend "
                 "saved.",
                 "short",
-                target(by("", increase(cache_hits)), "hits"),
+                target(or_zero(by("", increase(_CACHE_HITS))), "hits"),
             ),
             timeseries(
                 "Workflow runs per second",
@@ -676,26 +726,32 @@ def executive() -> Dashboard:
                 "95th percentile workflow duration by workflow; exemplar dots link to the trace "
                 "of a slow run.",
                 "s",
-                target(quantile(0.95, c.WORKFLOW_DURATION, "workflow"), "{{workflow}}", exemplar=True),
+                target(
+                    quantile(0.95, c.WORKFLOW_DURATION, "workflow"), "{{workflow}}", exemplar=True
+                ),
                 width=24,
             ),
             table(
                 "SLO compliance",
-                "Each SLO's objective, its good-call ratio over 30 days and the error budget it "
-                "has left (1 = untouched, 0 = spent).",
+                "Each SLO's objective, its good-call ratio over 30 days and the share of its "
+                "30-day error budget left (1 = untouched, 0 = spent).",
                 "percentunit",
                 target(by("slo", sel(c.SLO_OBJECTIVE), agg="max"), "objective"),
-                target(by("slo", f"1 - {rec(_rules.SLO_ERROR_RATIO_30D)}", agg="max"), "sli"),
-                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "budget"),
+                target(by("slo", f"1 - {slo_ratio_30d}", agg="min"), "sli"),
+                target(by("slo", _budget(), agg="min"), "budget"),
                 width=12,
-                rename={"Value #A": "Objective", "Value #B": "SLI (30 d)", "Value #C": "Budget left"},
-                overrides=[_budget_override("Budget left")],
+                rename={
+                    "Value #A": "Objective",
+                    "Value #B": "SLI (30 d)",
+                    "Value #C": "Budget left",
+                },
+                overrides=[_colored("Budget left", _BUDGET_COLORS)],
             ),
             timeseries(
                 "Error budget left (30 d)",
-                "Error budget remaining over 30 days, by SLO.",
+                "Share of the 30-day error budget left, by SLO.",
                 "percentunit",
-                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING), agg="min"), "{{slo}}"),
+                target(by("slo", _budget(), agg="min"), "{{slo}}"),
                 min_zero=False,
             ),
             timeseries(
@@ -720,29 +776,21 @@ def executive() -> Dashboard:
             ),
             timeseries(
                 "Cache savings",
-                "Cache hits per second (calls that did not run the cached primitive) and the "
-                "hit ratio.",
+                "Calls per second answered from a cache, so the cached primitive (often an LLM "
+                "call) did not run, by cache primitive.",
                 "ops",
-                target(by("primitive_name", rate(cache_hits)), "{{primitive_name}} hits"),
+                target(by("primitive_name", rate(_CACHE_HITS)), "{{primitive_name}}"),
+                stack=True,
                 width=24,
             ),
         ],
     )
 
 
-def _budget_override(column: str) -> JSON:
-    return {
-        "matcher": {"id": "byName", "options": column},
-        "properties": [
-            {"id": "custom.cellOptions", "value": {"type": "color-background"}},
-            {"id": "thresholds", "value": _thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))},
-        ],
-    }
-
-
 def platform_health() -> Dashboard:
     scrape = "job, instance"
     spans = sel(c.SPANS_EXPORTED)
+    pushed = 'environment=~"$environment"'
     return Dashboard(
         "platform-health",
         "TTA.dev / Platform Health",
@@ -759,7 +807,7 @@ def platform_health() -> Dashboard:
                 "Targets down",
                 "Scrape targets whose last scrape failed.",
                 "short",
-                target("count(up == 0) or vector(0)", "down"),
+                target(or_zero("count(up == 0)"), "down"),
                 thresholds=_thresholds((None, "green"), (1, "red")),
             ),
             stat(
@@ -773,7 +821,7 @@ def platform_health() -> Dashboard:
                 "Share of spans the exporter failed to send in the time range.",
                 "percentunit",
                 target(
-                    ratio(
+                    ratio_or_zero(
                         by("", increase(sel(c.SPANS_EXPORTED, 'result="failure"'))),
                         by("", increase(spans)),
                     ),
@@ -785,14 +833,14 @@ def platform_health() -> Dashboard:
                 "Spans dropped",
                 "Spans dropped because the export queue was full, in the time range.",
                 "short",
-                target(by("", increase(sel(c.SPANS_DROPPED))), "dropped"),
+                target(or_zero(by("", increase(sel(c.SPANS_DROPPED)))), "dropped"),
                 thresholds=_thresholds((None, "green"), (1, "red")),
             ),
             stat(
                 "Label values folded",
                 "Label values the cardinality guard folded into __overflow__ in the time range.",
                 "short",
-                target(by("", increase(sel(c.LABEL_OVERFLOW))), "folded"),
+                target(or_zero(by("", increase(sel(c.LABEL_OVERFLOW)))), "folded"),
                 thresholds=_thresholds((None, "green"), (1, "orange")),
             ),
             state_timeline(
@@ -862,11 +910,12 @@ def platform_health() -> Dashboard:
                 "Jobs that pushed to a Pushgateway: time since their last push and last failed "
                 "push, and (for CI steps) since the last success.",
                 "s",
-                target(by("job", "time() - push_time_seconds", agg="min"), "since push"),
-                target(by("job", "time() - push_failure_time_seconds", agg="min"), "failed"),
+                target(by("job", f"time() - push_time_seconds{{{pushed}}}", agg="min"), "push"),
                 target(
-                    by("job", f"time() - {sel(c.CI_STEP_LAST_SUCCESS)}", agg="min"), "success"
+                    by("job", f"time() - push_failure_time_seconds{{{pushed}}}", agg="min"),
+                    "failed",
                 ),
+                target(by("job", f"time() - {sel(c.CI_STEP_LAST_SUCCESS)}", agg="min"), "success"),
                 width=12,
                 rename={
                     "Value #A": "Since last push",
@@ -879,10 +928,22 @@ def platform_health() -> Dashboard:
                 "Duration of the last run of each CI step pushed by tta-observability ci run.",
                 "s",
                 target(by("job", sel(c.CI_STEP_DURATION), agg="max"), "{{job}}"),
+                width=6,
+            ),
+            timeseries(
+                "CI step runs per hour",
+                "Runs of each CI step in the last hour (rolling), by status.",
+                "short",
+                target(
+                    by("job, status", increase(sel(c.CI_STEP_RUNS), "1h")),
+                    "{{job}} {{status}}",
+                ),
+                width=6,
+                stack=True,
             ),
             table(
                 "Running builds",
-                "Versions running, from tta_build_info.",
+                "Versions running, from tta_build_info: one row per build, with its instances.",
                 "short",
                 target(
                     by(
@@ -898,10 +959,9 @@ def platform_health() -> Dashboard:
     )
 
 
-def _quantiles(metric: c.Metric, labels: str) -> list[JSON]:
-    legend = "".join(f"{{{{{label.strip()}}}}} " for label in labels.split(","))
+def _quantiles(metric: c.Metric, label: str) -> list[JSON]:
     return [
-        target(quantile(q, metric, labels), f"{legend}p{int(q * 100)}", exemplar=True)
+        target(quantile(q, metric, label), f"{{{{{label}}}}} p{round(q * 100)}", exemplar=True)
         for q in (0.5, 0.95, 0.99)
     ]
 
@@ -911,6 +971,7 @@ CIRCUIT_STATES = {"0": ("closed", "green"), "1": ("half-open", "orange"), "2": (
 
 def developer() -> Dashboard:
     cache = sel(c.CACHE_REQUESTS)
+    dur = c.PRIMITIVE_DURATION
     return Dashboard(
         "developer",
         "TTA.dev / Developer",
@@ -922,10 +983,7 @@ def developer() -> Dashboard:
                 "Call rate",
                 "Calls per second, by primitive type and name.",
                 "ops",
-                target(
-                    by("primitive_type, primitive_name", rate(_EXECS)),
-                    "{{primitive_type}} {{primitive_name}}",
-                ),
+                target(by(_PT, rate(_EXECS)), "{{primitive_type}} {{primitive_name}}"),
             ),
             timeseries(
                 "Error ratio",
@@ -959,37 +1017,30 @@ def developer() -> Dashboard:
                 "p50, p95 and p99 call duration by primitive; exemplar dots link to the trace of "
                 "a call in that bucket.",
                 "s",
-                *_quantiles(c.PRIMITIVE_DURATION, "primitive_name"),
+                *_quantiles(dur, "primitive_name"),
             ),
             heatmap(
                 "Latency heatmap",
                 "Distribution of call durations over time (histogram buckets); exemplars link "
                 "to traces.",
-                by("le", rate(sel(c.PRIMITIVE_DURATION, suffix="_bucket"))),
+                by("le", rate(sel(dur, suffix="_bucket"))),
             ),
             table(
                 "Slowest primitives",
                 "Primitives with the highest p95 duration over the time range, with their "
                 "mean duration and call count.",
                 "s",
-                target(
-                    f"topk(10, {quantile(0.95, c.PRIMITIVE_DURATION, _PT, '$__range')})", "p95"
-                ),
+                target(f"topk(10, {quantile(0.95, dur, _PT, '$__range')})", "p95"),
                 target(
                     ratio(
-                        by(_PT, rate(sel(c.PRIMITIVE_DURATION, suffix="_sum"), "$__range")),
-                        by(_PT, rate(sel(c.PRIMITIVE_DURATION, suffix="_count"), "$__range")),
+                        by(_PT, rate(sel(dur, suffix="_sum"), "$__range")),
+                        by(_PT, rate(sel(dur, suffix="_count"), "$__range")),
                     ),
                     "mean",
                 ),
-                target(by(_PT, increase(sel(c.PRIMITIVE_DURATION, suffix="_count"))), "calls"),
+                target(by(_PT, increase(sel(dur, suffix="_count"))), "calls"),
                 rename={"Value #A": "p95", "Value #B": "Mean", "Value #C": "Calls"},
-                overrides=[
-                    {
-                        "matcher": {"id": "byName", "options": "Calls"},
-                        "properties": [{"id": "unit", "value": "short"}],
-                    }
-                ],
+                overrides=[_unit("Calls", "short", 0)],
                 sort_by="p95",
             ),
             Row("Recovery primitives"),
@@ -1024,9 +1075,8 @@ def developer() -> Dashboard:
                 "Share of cache lookups answered from the cache, by cache primitive.",
                 "percentunit",
                 target(
-                    ratio(
-                        by("primitive_name", rate(sel(c.CACHE_REQUESTS, 'result="hit"'))),
-                        by("primitive_name", rate(cache)),
+                    ratio_or_zero(
+                        by("primitive_name", rate(_CACHE_HITS)), by("primitive_name", rate(cache))
                     ),
                     "{{primitive_name}}",
                 ),
@@ -1073,20 +1123,11 @@ def developer() -> Dashboard:
     )
 
 
-_PT = "primitive_type, primitive_name"
-
-
-def _burn_targets() -> list[JSON]:
-    return [
-        target(by("slo", rec(name, _SLO), agg="max"), f"{{{{slo}}}} {window}")
-        for window, name in _rules.SLO_BURN_RATES.items()
-    ]
-
-
 def sre() -> Dashboard:
     requests = sel(c.SLO_REQUESTS, _SLO)
     errors = sel(c.SLO_ERRORS, _SLO)
-    slo_alerts = f'{VARIABLE_MATCHERS["environment"]}, {VARIABLE_MATCHERS["service_name"]}, {_SLO}, slo!=""'
+    burn_alerts = f'alertname="{_rules.SLO_BURN_ALERT}", {_SCOPE}, {_SLO}'
+    objective = by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max")
     return Dashboard(
         "sre",
         "TTA.dev / SRE",
@@ -1095,35 +1136,31 @@ def sre() -> Dashboard:
         [
             table(
                 "SLOs",
-                "Every declared SLO: objective, SLI and burn rate over the last hour, budget left "
-                "over 30 days, and whether it is within its objective now.",
+                "Every declared SLO: objective, SLI and burn rate over the last hour, share of "
+                "the 30-day error budget left, status (breached once the budget is spent) and "
+                "the latency above which a call counts as bad.",
                 "percentunit",
-                target(by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max"), "objective"),
-                target(by("slo", f"1 - {rec(_rules.SLO_ERROR_RATIO_1H, _SLO)}", agg="max"), "sli"),
-                target(by("slo", rec(_rules.SLO_BURN_RATES["1h"], _SLO), agg="max"), "burn"),
-                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING, _SLO), agg="min"), "budget"),
+                target(objective, "objective"),
                 target(
-                    by(
-                        "slo",
-                        f"(1 - {rec(_rules.SLO_ERROR_RATIO_1H, _SLO)}) "
-                        f">= bool on (service_name, environment, slo) {sel(c.SLO_OBJECTIVE, _SLO)}",
-                        agg="min",
-                    ),
-                    "status",
+                    by("slo", f"1 - {rec(_rules.slo_error_ratio('1h'), SLO_KEY, _SLO)}", "min"),
+                    "sli",
                 ),
+                target(by("slo", rec(_rules.slo_burn_rate("1h"), SLO_KEY, _SLO), "max"), "burn"),
+                target(by("slo", _budget(_SLO), agg="min"), "budget"),
+                target(by("slo", f"{_budget(_SLO)} > bool 0", agg="min"), "status"),
+                target(by("slo", sel(c.SLO_LATENCY_THRESHOLD, _SLO), agg="max"), "threshold"),
                 rename={
                     "Value #A": "Objective",
                     "Value #B": "SLI (1 h)",
                     "Value #C": "Burn rate (1 h)",
                     "Value #D": "Budget left (30 d)",
                     "Value #E": "Status",
+                    "Value #F": "Latency threshold",
                 },
                 overrides=[
-                    _budget_override("Budget left (30 d)"),
-                    {
-                        "matcher": {"id": "byName", "options": "Burn rate (1 h)"},
-                        "properties": [{"id": "unit", "value": "x"}, {"id": "decimals", "value": 2}],
-                    },
+                    _unit("Latency threshold", "s"),
+                    _colored("Budget left (30 d)", _BUDGET_COLORS),
+                    _unit("Burn rate (1 h)", "x", 2),
                     {
                         "matcher": {"id": "byName", "options": "Status"},
                         "properties": [
@@ -1131,7 +1168,7 @@ def sre() -> Dashboard:
                             {
                                 "id": "mappings",
                                 "value": value_text(
-                                    {"0": ("breaching", "red"), "1": ("ok", "green")}
+                                    {"0": ("breached", "red"), "1": ("ok", "green")}
                                 ),
                             },
                             {"id": "custom.cellOptions", "value": {"type": "color-text"}},
@@ -1142,28 +1179,35 @@ def sre() -> Dashboard:
             timeseries(
                 "SLI",
                 "Share of good calls (not failed, not slower than the SLO's latency threshold) "
-                "per SLO, with its objective dashed.",
+                "per SLO, and its objective.",
                 "percentunit",
                 target(
                     f"1 - (\n{ratio(by('slo', rate(errors)), by('slo', rate(requests)))}\n)",
                     "{{slo}}",
                 ),
-                target(by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max"), "{{slo}} objective"),
+                target(objective, "{{slo}} objective"),
                 min_zero=False,
             ),
             timeseries(
                 "Burn rate per window",
                 "How fast each SLO spends its error budget, per alerting window (1 = on track to "
-                "spend exactly the budget in 30 days). Fast-burn alerts fire at 14.4, slow-burn "
-                "at 6 and 1.",
+                "spend exactly the budget in 30 days). The burn alerts fire when a long and a "
+                "short window both exceed 14.4 (1 h, 5 m), 6 (6 h, 30 m), 3 (1 d, 2 h) or 1 "
+                "(3 d, 6 h).",
                 "x",
-                *_burn_targets(),
+                *(
+                    target(
+                        by("slo", rec(_rules.slo_burn_rate(w), SLO_KEY, _SLO), agg="max"),
+                        f"{{{{slo}}}} {w}",
+                    )
+                    for w in BURN_WINDOWS
+                ),
             ),
             timeseries(
                 "Error budget remaining (30 d)",
                 "Share of the 30-day error budget left, per SLO; below 0 the SLO is breached.",
                 "percentunit",
-                target(by("slo", rec(_rules.SLO_BUDGET_REMAINING, _SLO), agg="min"), "{{slo}}"),
+                target(by("slo", _budget(_SLO), agg="min"), "{{slo}}"),
                 min_zero=False,
             ),
             timeseries(
@@ -1175,11 +1219,14 @@ def sre() -> Dashboard:
             ),
             table(
                 "Burn alerts firing",
-                "SLO burn-rate alerts firing now.",
+                "SLO burn-rate alerts firing now, with the window pair that fired.",
                 "short",
                 target(
-                    by("alertname, slo, severity, service_name, environment",
-                       f'ALERTS{{alertstate="firing", {slo_alerts}}}', agg="max"),
+                    by(
+                        "slo, severity, long_window, short_window, service_name, environment",
+                        f'ALERTS{{alertstate="firing", {burn_alerts}}}',
+                        agg="max",
+                    ),
                     "alerts",
                 ),
                 width=12,
@@ -1187,11 +1234,11 @@ def sre() -> Dashboard:
             ),
             timeseries(
                 "Burn alerts over time",
-                "SLO burn-rate alerts pending or firing, by alert and SLO.",
+                "SLO burn-rate alerts pending or firing, by SLO, long window and state.",
                 "short",
                 target(
-                    by("alertname, slo, alertstate", f"ALERTS{{{slo_alerts}}}", agg="count"),
-                    "{{alertname}} {{slo}} {{alertstate}}",
+                    by("slo, long_window, alertstate", f"ALERTS{{{burn_alerts}}}", agg="count"),
+                    "{{slo}} {{long_window}} {{alertstate}}",
                 ),
                 bars=True,
             ),
@@ -1201,8 +1248,8 @@ def sre() -> Dashboard:
 
 
 def capacity_planning() -> Dashboard:
-    per_svc = "service_name"
-    recorded_rate = rec(_rules.PRIMITIVE_EXECUTIONS_RATE)
+    svc = "service_name"
+    svc_rate = rec(SERVICE_CALL_RATE, SERVICE)
     cpu = with_app_labels(rate("process_cpu_seconds_total"))
     return Dashboard(
         "capacity-planning",
@@ -1213,15 +1260,15 @@ def capacity_planning() -> Dashboard:
                 "Throughput",
                 "Primitive calls and workflow runs per second, by service.",
                 "ops",
-                target(by(per_svc, rate(_EXECS)), "{{service_name}} calls"),
-                target(by(per_svc, rate(_WF_RUNS)), "{{service_name}} workflow runs"),
+                target(by(svc, rate(_EXECS)), "{{service_name}} calls"),
+                target(by(svc, rate(_WF_RUNS)), "{{service_name}} workflow runs"),
             ),
             timeseries(
                 "Concurrency",
-                "Peak observed calls in flight per interval, by service.",
+                "Most observed calls in flight at any scrape of each interval, by service.",
                 "short",
                 target(
-                    by(per_svc, f"max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[$__rate_interval])"),
+                    by(svc, f"max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[$__rate_interval])"),
                     "{{service_name}}",
                 ),
             ),
@@ -1229,28 +1276,25 @@ def capacity_planning() -> Dashboard:
                 "CPU per call",
                 "CPU seconds used per primitive call, by service.",
                 "s",
+                target(ratio(by(svc, cpu), by(svc, rate(_EXECS))), "{{service_name}}"),
+            ),
+            timeseries(
+                "LLM cost per workflow run",
+                "US dollars spent on LLM calls per workflow run, by service.",
+                "currencyUSD",
                 target(
-                    ratio(by(per_svc, cpu), by(per_svc, rate(_EXECS))),
+                    ratio(by(svc, rate(sel(c.LLM_COST))), by(svc, rate(_WF_RUNS))),
                     "{{service_name}}",
                 ),
             ),
             timeseries(
-                "LLM cost and tokens per workflow run",
-                "US dollars and tokens spent per workflow run, by service.",
-                "currencyUSD",
-                target(
-                    ratio(by(per_svc, rate(sel(c.LLM_COST))), by(per_svc, rate(_WF_RUNS))),
-                    "{{service_name}} USD",
-                ),
-            ),
-            timeseries(
                 "Throughput forecast (7 d)",
-                "Call rate in 7 days if the trend of the last 6 hours continues "
-                "(predict_linear over the recorded 5-minute rate).",
+                "Call rate now (recorded 5-minute rate) and in 7 days if the trend of the last "
+                "6 hours continues (predict_linear).",
                 "ops",
-                target(by(per_svc, recorded_rate), "{{service_name}} now"),
+                target(by(svc, svc_rate), "{{service_name}} now"),
                 target(
-                    by(per_svc, f"predict_linear({recorded_rate}[6h], 7 * 86400)"),
+                    by(svc, f"predict_linear({svc_rate}[6h], 7 * 86400)"),
                     "{{service_name}} in 7 d",
                 ),
             ),
@@ -1264,44 +1308,42 @@ def capacity_planning() -> Dashboard:
                     "{{service_name}} in 7 d",
                 ),
             ),
+            timeseries(
+                "Throughput vs 7-day peak",
+                "Call rate as a share of the highest recorded 5-minute rate of the last 7 days, "
+                "by service: how close it runs to the load it has already handled.",
+                "percentunit",
+                target(
+                    ratio(by(svc, svc_rate), by(svc, f"max_over_time({svc_rate}[7d])")),
+                    "{{service_name}}",
+                ),
+                width=8,
+            ),
+            timeseries(
+                "Concurrency vs 7-day peak",
+                "Calls in flight as a share of the most in flight at any scrape of the last "
+                "7 days, by service.",
+                "percentunit",
+                target(
+                    ratio(
+                        by(svc, sel(c.PRIMITIVE_IN_FLIGHT)),
+                        by(svc, f"max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[7d])") + " > 0",
+                    ),
+                    "{{service_name}}",
+                ),
+                width=8,
+            ),
             stat(
                 "File descriptor headroom",
                 "Share of the file descriptor limit still free, for the fullest process.",
                 "percentunit",
                 target(
-                    by("", with_app_labels("1 - process_open_fds / process_max_fds"), agg="min"),
+                    by("", with_app_labels("(1 - process_open_fds / process_max_fds)"), "min"),
                     "headroom",
                 ),
                 thresholds=_thresholds((None, "red"), (0.1, "orange"), (0.3, "green")),
                 width=8,
-            ),
-            stat(
-                "Throughput vs 7-day peak",
-                "Current call rate as a share of the highest 5-minute rate of the last 7 days: "
-                "how close the service runs to the load it has already handled.",
-                "percentunit",
-                target(
-                    ratio(
-                        by("", recorded_rate),
-                        f"max_over_time({by('', recorded_rate)}[7d:5m])",
-                    ),
-                    "of peak",
-                ),
-                width=8,
-            ),
-            stat(
-                "Concurrency vs 7-day peak",
-                "Calls in flight now as a share of the most in flight at any scrape in the last "
-                "7 days.",
-                "percentunit",
-                target(
-                    ratio(
-                        by("", sel(c.PRIMITIVE_IN_FLIGHT)),
-                        f"max_over_time({by('', sel(c.PRIMITIVE_IN_FLIGHT))}[7d:1m]) > 0",
-                    ),
-                    "of peak",
-                ),
-                width=8,
+                height=8,
             ),
         ],
         time_from="now-7d",
@@ -1309,15 +1351,10 @@ def capacity_planning() -> Dashboard:
     )
 
 
-SEVERITY_MAPPINGS = value_text(
-    {"critical": ("critical", "red"), "warning": ("warning", "orange"), "info": ("info", "blue")}
-)
-
-
 def alerts() -> Dashboard:
-    scope = f'{VARIABLE_MATCHERS["environment"]}, {VARIABLE_MATCHERS["service_name"]}'
-    firing = f'ALERTS{{alertstate="firing", {scope}}}'
-    pending = f'ALERTS{{alertstate="pending", {scope}}}'
+    firing = f'ALERTS{{alertstate="firing", {_SCOPE}}}'
+    pending = f'ALERTS{{alertstate="pending", {_SCOPE}}}'
+    alert_key = "alertname, severity"
     runbook_link = {
         "matcher": {"id": "byName", "options": "alertname"},
         "properties": [
@@ -1326,13 +1363,21 @@ def alerts() -> Dashboard:
                 "value": [
                     {
                         "title": "Runbook for ${__value.text}",
-                        "url": "${runbook_base_url}/${__value.text}.md",
+                        "url": "${runbook_base_url}${__value.text}.md",
                         "targetBlank": True,
                     }
                 ],
             }
         ],
     }
+    # ALERTS_FOR_STATE holds when each alert became active; it has every label of its ALERTS
+    # series but alertstate, hence the join ignoring it.
+    active_for = (
+        f"(time() - ALERTS_FOR_STATE{{{_SCOPE}}})\n"
+        f"* ignoring (alertstate) group_left (alertstate)\nALERTS{{{_SCOPE}}}"
+    )
+    severities = (("critical", "red"), ("warning", "orange"), ("info", "blue"))
+    sev = "severity"
     return Dashboard(
         "alerts",
         "TTA.dev / Alerts",
@@ -1340,31 +1385,30 @@ def alerts() -> Dashboard:
         [
             *(
                 stat(
-                    f"{state.capitalize()} {severity}",
+                    f"{state.capitalize()}: {severity}",
                     f"Alerts of severity {severity} {state} now.",
                     "short",
                     target(
-                        f'count(ALERTS{{alertstate="{state}", severity="{severity}", {scope}}}) '
-                        "or vector(0)",
+                        or_zero(
+                            f'count(ALERTS{{alertstate="{state}", {sev}="{severity}", {_SCOPE}}})'
+                        ),
                         severity,
                     ),
                     thresholds=_thresholds((None, "green"), (1, color)),
                 )
                 for state in ("firing", "pending")
-                for severity, color in (("critical", "red"), ("warning", "orange"), ("info", "blue"))
+                for severity, color in severities
             ),
             table(
                 "Active alerts",
-                "Every alert pending or firing now, how long it has been active, and a link to its "
-                "runbook (click the alert name).",
+                "Every alert pending or firing now and how long it has been active; click an "
+                "alert name for its runbook.",
                 "s",
                 target(
                     by(
                         "alertname, alertstate, severity, service_name, environment, slo, "
-                        "primitive_name",
-                        f"time() - ALERTS_FOR_STATE{{{scope}}}\n"
-                        "* on (alertname, service_name, environment, slo, primitive_name)"
-                        f" group_left (alertstate)\nALERTS{{{scope}}}",
+                        "primitive_name, workflow",
+                        active_for,
                         agg="max",
                     ),
                     "active for",
@@ -1372,10 +1416,11 @@ def alerts() -> Dashboard:
                 rename={"Value": "Active for"},
                 overrides=[runbook_link],
                 height=10,
+                sort_by="Active for",
             ),
             timeseries(
                 "Firing alerts by severity",
-                "Number of alerts firing over time, by severity.",
+                "Alerts firing over time, by severity.",
                 "short",
                 target(by("severity", firing, agg="count"), "{{severity}}"),
                 stack=True,
@@ -1394,9 +1439,7 @@ def alerts() -> Dashboard:
                 "When each alert was pending (orange) or firing (red) in the time range.",
                 "none",
                 target(
-                    by("alertname, severity", f"ALERTS{{{scope}}}", agg="max")
-                    + f"\n+ on (alertname, severity) group_left\n"
-                    + by("alertname, severity", firing, agg="max"),
+                    f"2 * {by(alert_key, firing, agg='max')}\nor {by(alert_key, pending, 'max')}",
                     "{{alertname}} ({{severity}})",
                 ),
                 mappings=value_text({"1": ("pending", "orange"), "2": ("firing", "red")}),
@@ -1419,11 +1462,11 @@ def build() -> dict[str, JSON]:
 
 
 def dumps(model: JSON) -> str:
-    return json.dumps(model, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+    return json.dumps(model, indent=2, ensure_ascii=False) + "\n"
 
 
 def default_out() -> Path:
-    # src/tta_observability/mixin/dashboards.py -> repository root
+    # src/tta_observability/mixin/dashboards.py -> the repository root
     return Path(__file__).resolve().parents[3] / "dashboards"
 
 
@@ -1438,7 +1481,7 @@ def write(out: Path) -> list[Path]:
 
 
 def stale(out: Path) -> list[str]:
-    """Files in ``out`` that differ from the generator's output (missing ones included)."""
+    """Files in ``out`` that differ from the generator's output, missing ones included."""
     return [
         name
         for name, model in build().items()
@@ -1449,20 +1492,20 @@ def stale(out: Path) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m tta_observability.mixin.dashboards",
-        description="Write the Grafana dashboard suite as JSON.",
+        description="Write the Grafana dashboard suite (dashboards/*.json).",
     )
     parser.add_argument("--out", type=Path, default=default_out(), help="output directory")
     parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the files in --out are not up to date"
+        "--check", action="store_true", help="only report files that differ; exit 1 if any"
     )
     args = parser.parse_args(argv)
     if args.check:
         diff = stale(args.out)
         for name in diff:
-            print(f"{args.out / name} is out of date", file=sys.stderr)
+            print(f"differs: {args.out / name}", file=sys.stderr)
         return 1 if diff else 0
     for path in write(args.out):
-        print(path)
+        print(f"wrote: {path}")
     return 0
 
 
