@@ -401,3 +401,51 @@ def test_real_prometheus_stores_exemplar_of_exported_trace(start_prometheus) -> 
     assert found <= trace_ids and found == trace_ids
     up = prom.api("/api/v1/query", query='up{job="app"}')
     assert [r["value"][1] for r in up["result"]] == ["1"]
+
+
+def test_setup_announces_itself_for_file_discovery(start_prometheus, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    sd_dir = tmp_path / "sd"
+    handle = tto.setup(
+        "sd-app",
+        environment="qa",
+        registry=CollectorRegistry(),
+        tracer_provider=TracerProvider(),
+        metrics_port=0,
+        sd_dir=sd_dir,
+    )
+    files = list(sd_dir.glob("*.json"))
+    assert files == [handle.sd_file]
+    assert json.loads(files[0].read_text()) == [
+        {
+            "targets": [f"127.0.0.1:{handle.metrics_port}"],
+            "labels": {"environment": "qa", "service_name": "sd-app"},
+        }
+    ]
+    prom = start_prometheus(
+        textwrap.dedent(
+            f"""
+            global:
+              scrape_interval: 1s
+            scrape_configs:
+              - job_name: tta-apps
+                honor_labels: true
+                file_sd_configs:
+                  - files: ["{sd_dir}/*.json"]
+                    refresh_interval: 1s
+            """
+        )
+    )
+
+    def up() -> list[str]:
+        res = prom.api("/api/v1/query", query='up{job="tta-apps",service_name="sd-app"}')
+        return [r["value"][1] for r in res["result"]]
+
+    assert prom.wait_for(up, what="discovered target up") == ["1"]
+    handle.shutdown()
+    assert list(sd_dir.glob("*.json")) == []
+
+    def gone() -> bool:
+        targets = prom.api("/api/v1/targets")["activeTargets"]
+        return not any(t["labels"].get("service_name") == "sd-app" for t in targets)
+
+    assert prom.wait_for(gone, what="target removed after shutdown")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import os
+import socket
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,7 +36,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
-from . import __about__
+from . import __about__, discovery
 from . import contract as c
 from ._state import INSTRUMENTATION_NAME, STATE, logger
 from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
@@ -177,6 +179,8 @@ class Handle:
         self._server_thread: threading.Thread | None = None
         self._log_filter: _OnceFilter | None = None
         self._closers: list[Any] = []
+        #: The file_sd target file announcing this app, when ``sd_dir`` was given.
+        self.sd_file: os.PathLike[str] | None = None
         self._lock = threading.Lock()
         self.is_shutdown = False
 
@@ -263,6 +267,7 @@ def setup(
     metrics_host: str = "127.0.0.1",
     max_label_values: int = c.DEFAULT_MAX_LABEL_VALUES,
     slos: Iterable[SLO] = (),
+    sd_dir: str | os.PathLike[str] | None = None,
 ) -> Handle:
     """Start observability for this process; call once at start-up.
 
@@ -272,6 +277,9 @@ def setup(
 
     ``metrics_port``: 9464 by default, 0 for a free port (see ``handle.metrics_port``), None for
     no server (mount :func:`tta_observability.metrics_wsgi_app` yourself).
+
+    ``sd_dir`` (else ``$TTA_OBSERVABILITY_SD_DIR``): a Prometheus ``file_sd_configs`` directory
+    where the metrics endpoint is announced while the app runs, and removed at shutdown.
     """
     global _HANDLE
     with _SETUP_LOCK:
@@ -322,6 +330,7 @@ def setup(
             registry.register(store)
         if metrics_port is not None:
             _start_server(handle, metrics_host, metrics_port)
+            _announce(handle, sd_dir)
         atexit.register(handle.shutdown)
         _HANDLE = handle
         return handle
@@ -375,6 +384,27 @@ def _start_server(handle: Handle, host: str, port: int) -> None:
     handle._server, handle._server_thread = server, thread
     handle.metrics_host = host
     handle.metrics_port = int(server.server_port)
+
+
+def _announce(handle: Handle, sd_dir: str | os.PathLike[str] | None) -> None:
+    directory = discovery.resolve_sd_dir(sd_dir)
+    if directory is None or handle.metrics_port is None or handle.metrics_host is None:
+        return
+    host = handle.metrics_host
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()  # listening everywhere: name this host, not "any address"
+    try:
+        path = discovery.register(
+            directory,
+            host,
+            handle.metrics_port,
+            {"service_name": handle.service_name, "environment": handle.environment},
+        )
+    except (OSError, ValueError) as exc:
+        logger.warning("tta_observability: cannot register in discovery dir %s: %s", directory, exc)
+        return
+    handle.sd_file = path
+    handle.add_closer(lambda: discovery.unregister(path))
 
 
 def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:
