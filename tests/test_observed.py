@@ -503,3 +503,29 @@ def test_module_is_typed() -> None:
 
     assert importlib.resources.files("tta_observability").joinpath("py.typed").is_file()
     assert sys.version_info >= (3, 11)
+
+
+def test_bind_slo_covers_instruments_created_before_and_after() -> None:
+    from tta_observability.observed import bind_slo
+
+    @tto.observed(name="bound_early")
+    def early() -> None:
+        pass
+
+    slo = tto.SLO("bound_slo", 0.99)
+    bind_slo(slo, ["bound_early", "bound_late"])
+
+    @tto.observed(name="bound_late")
+    def late() -> None:
+        raise RuntimeError("bad")
+
+    with capture() as cap:
+        early()
+        early()
+        with pytest.raises(RuntimeError):
+            late()
+    assert cap.value(c.SLO_REQUESTS.name, slo="bound_slo") == 3
+    assert cap.value(c.SLO_ERRORS.name, slo="bound_slo") == 1
+    assert (cap.spans[0].attributes or {})[c.ATTR_SLO] == "bound_slo"
+    with pytest.raises(TypeError, match="SLO"):
+        bind_slo("bound_slo", ["x"])  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ import asyncio
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
 from types import TracebackType
 from typing import Any, Final, TypeVar, overload
@@ -72,6 +74,7 @@ class Instrument:
     """What one observed callable (or one ``observe()`` name) records, resolved once."""
 
     __slots__ = (
+        "__weakref__",
         "attributes",
         "name",
         "primitive_type",
@@ -102,6 +105,8 @@ class Instrument:
         self.store = store
         self.series = store.primitive(primitive_type, name)
         self.name = self.series.name
+        if slo is None:
+            slo = _slo_bindings.get(self.name)
         self.primitive_type = self.series.ptype
         self.span_name = span_name or self.name
         attrs: dict[str, AttributeValue] = dict(attributes or {})
@@ -117,6 +122,15 @@ class Instrument:
         )
         # Created on the first call that turns out to be outermost.
         self.workflow_series: WorkflowSeries | None = None
+        with _bind_lock:
+            _instruments.add(self)
+
+    def set_slo(self, slo: SLO) -> None:
+        """Count this instrument's calls towards ``slo`` (for SLOs bound after decoration)."""
+        self.slo = slo
+        self.slo_threshold = slo.latency_threshold or float("inf")
+        self.attributes = {**self.attributes, c.ATTR_SLO: slo.name}
+        self.slo_series = self.store.slo(slo)
 
     # The two halves of a call. ``start`` never raises; ``finish`` never raises.
 
@@ -182,6 +196,29 @@ class Instrument:
                     context_api.detach(token)  # type: ignore[arg-type]
                 except Exception as internal:
                     report_internal_error("context detach", internal)
+
+
+_bind_lock = threading.Lock()
+_instruments: weakref.WeakSet[Instrument] = weakref.WeakSet()
+_slo_bindings: dict[str, SLO] = {}
+
+
+def bind_slo(slo: SLO, primitives: Iterable[str]) -> None:
+    """Count calls of the named primitives (``primitive_name``) towards ``slo``.
+
+    Applies to instruments created before and after this call, so an SLO file read by
+    ``setup()`` covers functions decorated at import time. An explicit ``@observed(slo=...)``
+    wins over a binding.
+    """
+    if not isinstance(slo, SLO):
+        raise TypeError(f"bind_slo needs a tta_observability.SLO, got {type(slo).__name__}")
+    names = [primitives] if isinstance(primitives, str) else list(primitives)
+    with _bind_lock:
+        for name in names:
+            _slo_bindings[name] = slo
+        existing = [i for i in _instruments if i.name in names and i.slo is None]
+    for inst in existing:
+        inst.set_slo(slo)
 
 
 def _callable_kind(func: Any) -> str:
