@@ -1,0 +1,659 @@
+"""The monitoring stack without Docker: the shipped compose configs, run from local binaries.
+
+``stack_up()`` renders the very files under ``compose/`` for local addresses (compose service
+names become ``127.0.0.1:<port>``, container paths become directories in the work directory,
+Docker service discovery is dropped because there is no Docker) and starts Prometheus,
+Alertmanager and the Pushgateway from the Debian packages, plus VictoriaMetrics with the
+``longterm`` profile and a global Prometheus with the ``federation`` profile. A state file in the
+work directory records PIDs and ports so that ``stack_down()`` works from another process.
+
+``python -m tta_observability.stack`` regenerates ``compose/prometheus/prometheus-longterm.yml``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.discovery import SD_DIR_ENV
+
+PROFILES = ("longterm", "federation")
+STATE_FILE = "stack.json"
+COMPOSE_PROJECT = "tta-observability"
+
+#: The compose services' in-network addresses, as the shipped configs spell them.
+PROMETHEUS = "prometheus:9090"
+PROMETHEUS_GLOBAL = "prometheus-global:9090"
+ALERTMANAGER = "alertmanager:9093"
+PUSHGATEWAY = "pushgateway:9091"
+VICTORIAMETRICS = "victoriametrics:8428"
+DOCKER_HOST_ALIAS = "host.docker.internal"
+INCIDENT_WEBHOOK = "http://incident-webhook:8080/alertmanager"
+REMOTE_WRITE_URL = f"http://{VICTORIAMETRICS}/api/v1/write"
+
+#: Container paths used by the compose file's volume mounts.
+CONTAINER_TTA_RULES = "/etc/prometheus/tta-rules/"
+CONTAINER_STACK_RULES = "/etc/prometheus/rules/"
+CONTAINER_FILE_SD = "/etc/prometheus/file_sd/"
+CONTAINER_AM_SECRETS = "/etc/alertmanager/secrets/"
+CONTAINER_AM_TEMPLATES = "/etc/alertmanager/templates/"
+
+LONGTERM_HEADER = (
+    "# GENERATED from prometheus.yml by `python -m tta_observability.stack`: do not edit.\n"
+    "# prometheus.yml plus remote_write to VictoriaMetrics (profile longterm). For Mimir or\n"
+    "# Thanos Receive, change the url (and add auth); see docs/stack.md.\n"
+)
+
+_SERVICE_ORDER = (
+    "alertmanager",
+    "pushgateway",
+    "victoriametrics",
+    "prometheus",
+    "prometheus-global",
+)
+
+
+class StackError(RuntimeError):
+    """The stack could not be started, found or stopped."""
+
+
+# --- locating the shipped assets -------------------------------------------------------------
+
+
+def assets_root() -> Path:
+    """The directory with ``compose/`` and ``rules/``: the wheel's ``_assets`` or the checkout."""
+    packaged = Path(__file__).resolve().parent / "_assets"
+    if (packaged / "compose").is_dir():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "compose").is_dir():
+        return checkout
+    raise StackError(f"shipped assets not found in {packaged} or {checkout}")
+
+
+def compose_dir() -> Path:
+    return assets_root() / "compose"
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise StackError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise StackError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+# --- rendering the compose configs for local addresses ---------------------------------------
+
+
+def substitute(node: Any, replacements: Mapping[str, str]) -> Any:
+    """``node`` with every string rewritten by ``replacements`` (longest key first)."""
+    keys = sorted(replacements, key=len, reverse=True)
+    if isinstance(node, str):
+        for key in keys:
+            node = node.replace(key, replacements[key])
+        return node
+    if isinstance(node, list):
+        return [substitute(item, replacements) for item in node]
+    if isinstance(node, dict):
+        return {k: substitute(v, replacements) for k, v in node.items()}
+    return node
+
+
+def _local_only(scrape_config: dict[str, Any]) -> dict[str, Any] | None:
+    """The scrape config without Docker discovery or targets that are not local; None if empty."""
+    config = {k: v for k, v in scrape_config.items() if k != "docker_sd_configs"}
+    statics = [
+        {**sc, "targets": [t for t in sc.get("targets", []) if t.startswith(f"{LOCALHOST}:")]}
+        for sc in config.get("static_configs", [])
+    ]
+    statics = [sc for sc in statics if sc["targets"]]
+    if statics:
+        config["static_configs"] = statics
+    else:
+        config.pop("static_configs", None)
+    has_targets = any(k.endswith("_sd_configs") or k == "static_configs" for k in config)
+    return config if has_targets else None
+
+
+def render_prometheus(
+    config: Mapping[str, Any],
+    replacements: Mapping[str, str],
+    scrape_interval: str | None = None,
+    extra_rule_files: Sequence[str] = (),
+) -> dict[str, Any]:
+    """A compose Prometheus config rewritten for local processes."""
+    rendered: dict[str, Any] = substitute(dict(config), replacements)
+    scrape_configs = [_local_only(sc) for sc in rendered.get("scrape_configs", [])]
+    rendered["scrape_configs"] = [sc for sc in scrape_configs if sc is not None]
+    if extra_rule_files:
+        rendered["rule_files"] = [*rendered.get("rule_files", []), *extra_rule_files]
+    if scrape_interval:
+        glob = rendered.setdefault("global", {})
+        glob.update(
+            scrape_interval=scrape_interval,
+            evaluation_interval=scrape_interval,
+            scrape_timeout=scrape_interval,
+        )
+        for sc in rendered["scrape_configs"]:
+            for key in ("scrape_interval", "scrape_timeout"):
+                sc.pop(key, None)
+    return rendered
+
+
+def _set_group_timing(route: dict[str, Any], group_wait: str) -> None:
+    for key in ("group_wait", "group_interval"):
+        if key in route:
+            route[key] = group_wait
+    for child in route.get("routes", []):
+        _set_group_timing(child, group_wait)
+
+
+def render_alertmanager(
+    config: Mapping[str, Any], replacements: Mapping[str, str], group_wait: str | None = None
+) -> dict[str, Any]:
+    """A compose Alertmanager config rewritten for local paths; ``group_wait`` speeds up tests."""
+    rendered: dict[str, Any] = substitute(dict(config), replacements)
+    if group_wait:
+        route = rendered["route"]
+        route["group_wait"] = route["group_interval"] = group_wait
+        _set_group_timing(route, group_wait)
+    return rendered
+
+
+def with_remote_write(config: Mapping[str, Any], url: str = REMOTE_WRITE_URL) -> dict[str, Any]:
+    """``config`` plus a remote_write queue to ``url`` (the long-term profile)."""
+    return {
+        **config,
+        "remote_write": [
+            {
+                "url": url,
+                "queue_config": {
+                    "capacity": 10000,
+                    "max_shards": 10,
+                    "max_samples_per_send": 5000,
+                    "batch_send_deadline": "5s",
+                },
+            }
+        ],
+    }
+
+
+def longterm_yaml(base_path: Path | None = None) -> str:
+    """The text of ``prometheus-longterm.yml``, generated from ``prometheus.yml``."""
+    base = load_yaml(base_path or compose_dir() / "prometheus" / "prometheus.yml")
+    return LONGTERM_HEADER + dump_yaml(with_remote_write(base))
+
+
+def dump_yaml(data: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False, width=100)
+
+
+# --- running it ------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceHandle:
+    name: str
+    port: int
+    pid: int | None
+    url: str
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class StackHandle:
+    """A running native stack. ``down()`` stops it; so does ``stack_down(workdir)`` elsewhere."""
+
+    workdir: Path
+    profiles: tuple[str, ...]
+    services: dict[str, ServiceHandle]
+    sd_dir: Path
+    secrets_dir: Path
+    _processes: list[ManagedProcess] = field(default_factory=list, repr=False)
+
+    def url(self, service: str) -> str:
+        try:
+            return self.services[service].url
+        except KeyError:
+            raise StackError(
+                f"service {service!r} is not running in this stack "
+                f"(running: {', '.join(self.services)})"
+            ) from None
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.url("prometheus")
+
+    @property
+    def alertmanager_url(self) -> str:
+        return self.url("alertmanager")
+
+    @property
+    def pushgateway_url(self) -> str:
+        return self.url("pushgateway")
+
+    @property
+    def victoriametrics_url(self) -> str:
+        return self.url("victoriametrics")
+
+    @property
+    def global_prometheus_url(self) -> str:
+        return self.url("prometheus-global")
+
+    def down(self) -> None:
+        for proc in reversed(self._processes):
+            proc.stop()
+        self._processes.clear()
+        stack_down(self.workdir)
+
+    def __enter__(self) -> StackHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def normalize_profiles(profile: str | Iterable[str] | None) -> tuple[str, ...]:
+    if profile is None:
+        return ()
+    names = [profile] if isinstance(profile, str) else list(profile)
+    out: list[str] = []
+    for name in names:
+        for part in str(name).split(","):
+            part = part.strip()
+            if not part or part == "default":
+                continue
+            if part not in PROFILES:
+                raise ValueError(
+                    f"unknown stack profile {part!r}: choose from {', '.join(PROFILES)}"
+                )
+            if part not in out:
+                out.append(part)
+    return tuple(out)
+
+
+def _port(ports: Mapping[str, int], name: str) -> int:
+    port = ports.get(name)
+    if port is None:
+        return free_port()
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"port for {name} must be an integer from 1 to 65535, got {port!r}")
+    return port
+
+
+def _write_secret_token(path: Path) -> None:
+    """A random bearer token for the incident webhook, so a local receiver can verify the caller."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(32))
+
+
+def stack_up(
+    workdir: str | os.PathLike[str],
+    native: bool = True,
+    profile: str | Iterable[str] | None = None,
+    *,
+    ports: Mapping[str, int] | None = None,
+    environment: str = "dev",
+    sd_dir: str | os.PathLike[str] | None = None,
+    rules_dir: str | os.PathLike[str] | None = None,
+    extra_rule_files: Sequence[str | os.PathLike[str]] = (),
+    secrets_dir: str | os.PathLike[str] | None = None,
+    webhook_url: str | None = None,
+    fast: bool = False,
+    timeout: float = 30.0,
+) -> StackHandle:
+    """Start the stack; state (TSDB, config, logs, PIDs) lives in ``workdir``.
+
+    ``ports`` maps service names (prometheus, alertmanager, pushgateway, victoriametrics,
+    prometheus-global) to ports; missing ones are picked free. ``sd_dir`` is the discovery
+    directory apps register in (default ``$TTA_OBSERVABILITY_SD_DIR``, else ``workdir/file_sd``).
+    ``webhook_url`` replaces the incident webhook address. ``fast`` shortens the scrape,
+    evaluation and Alertmanager grouping intervals to 1 s for tests and demos.
+    """
+    profiles = normalize_profiles(profile)
+    work = Path(workdir).resolve()
+    if not native:
+        return _compose_up(work, profiles)
+    if (work / STATE_FILE).exists():
+        existing = _read_state(work)
+        alive = [n for n, s in existing["services"].items() if _is_ours(s.get("pid"), work)]
+        if alive:
+            raise StackError(
+                f"a stack is already running from {work} ({', '.join(alive)}); "
+                "run stack_down() on it first"
+            )
+        (work / STATE_FILE).unlink()
+
+    ports = dict(ports or {})
+    wanted = ["alertmanager", "pushgateway", "prometheus"]
+    if "longterm" in profiles:
+        wanted.append("victoriametrics")
+    if "federation" in profiles:
+        wanted.append("prometheus-global")
+    unknown = set(ports) - set(_SERVICE_ORDER)
+    if unknown:
+        raise ValueError(f"unknown services in ports: {sorted(unknown)}; known: {_SERVICE_ORDER}")
+    port = {name: _port(ports, name) for name in wanted}
+
+    sd = Path(sd_dir) if sd_dir else Path(os.environ.get(SD_DIR_ENV) or work / "file_sd")
+    secrets_path = Path(secrets_dir) if secrets_dir else work / "secrets"
+    rules = Path(rules_dir) if rules_dir else assets_root() / "rules"
+    for path in (sd, secrets_path, work / "config", work / "logs"):
+        path.mkdir(parents=True, exist_ok=True)
+    _write_secret_token(secrets_path / "incident_webhook_token")
+
+    compose = compose_dir()
+    replacements = {
+        PROMETHEUS: f"{LOCALHOST}:{port['prometheus']}",
+        ALERTMANAGER: f"{LOCALHOST}:{port['alertmanager']}",
+        PUSHGATEWAY: f"{LOCALHOST}:{port['pushgateway']}",
+        DOCKER_HOST_ALIAS: LOCALHOST,
+        CONTAINER_TTA_RULES: f"{rules.resolve()}/",
+        CONTAINER_STACK_RULES: f"{(compose / 'prometheus' / 'rules').resolve()}/",
+        CONTAINER_FILE_SD: f"{sd.resolve()}/",
+        CONTAINER_AM_SECRETS: f"{secrets_path.resolve()}/",
+        CONTAINER_AM_TEMPLATES: f"{(compose / 'alertmanager' / 'templates').resolve()}/",
+    }
+    if "victoriametrics" in port:
+        replacements[VICTORIAMETRICS] = f"{LOCALHOST}:{port['victoriametrics']}"
+    if "prometheus-global" in port:
+        replacements[PROMETHEUS_GLOBAL] = f"{LOCALHOST}:{port['prometheus-global']}"
+    if webhook_url:
+        replacements[INCIDENT_WEBHOOK] = webhook_url
+
+    interval = "1s" if fast else None
+    base = load_yaml(compose / "prometheus" / "prometheus.yml")
+    if "longterm" in profiles:
+        base = with_remote_write(base)
+    extra = [str(Path(f).resolve()) for f in extra_rule_files]
+    configs = {
+        "prometheus.yml": render_prometheus(base, replacements, interval, extra),
+        "alertmanager.yml": render_alertmanager(
+            load_yaml(compose / "alertmanager" / "alertmanager.yml"),
+            replacements,
+            "1s" if fast else None,
+        ),
+    }
+    if "prometheus-global" in port:
+        global_config = load_yaml(compose / "prometheus" / "prometheus-global.yml")
+        configs["prometheus-global.yml"] = render_prometheus(global_config, replacements, interval)
+    for name, data in configs.items():
+        (work / "config" / name).write_text(dump_yaml(data), encoding="utf-8")
+
+    processes = _processes(work, port, environment, fast)
+    handle = StackHandle(work, profiles, {}, sd, secrets_path)
+    env_backup = os.environ.get("TTA_ENVIRONMENT")
+    # Prometheus expands ${TTA_ENVIRONMENT} in external_labels from its own environment.
+    os.environ["TTA_ENVIRONMENT"] = environment
+    try:
+        for name, proc in processes:
+            proc.start(timeout)
+            handle._processes.append(proc)
+            handle.services[name] = ServiceHandle(
+                name, port[name], proc.pid, f"http://{LOCALHOST}:{port[name]}", proc.argv
+            )
+            _write_state(handle)
+    except BaseException:
+        handle.down()
+        raise
+    finally:
+        if env_backup is None:
+            os.environ.pop("TTA_ENVIRONMENT", None)
+        else:
+            os.environ["TTA_ENVIRONMENT"] = env_backup
+    return handle
+
+
+def _processes(
+    work: Path, port: Mapping[str, int], environment: str, fast: bool
+) -> list[tuple[str, ManagedProcess]]:
+    def addr(name: str) -> str:
+        return f"{LOCALHOST}:{port[name]}"
+
+    def prometheus_argv(config: str, data: str, name: str) -> list[str]:
+        return [
+            "prometheus",
+            f"--config.file={work / 'config' / config}",
+            f"--storage.tsdb.path={work / data}",
+            "--storage.tsdb.retention.time=15d",
+            "--enable-feature=exemplar-storage",
+            "--enable-feature=expand-external-labels",
+            "--web.enable-lifecycle",
+            f"--web.listen-address={addr(name)}",
+            f"--web.external-url=http://{addr(name)}",
+        ]
+
+    argv: dict[str, list[str]] = {
+        "alertmanager": [
+            "prometheus-alertmanager",
+            f"--config.file={work / 'config' / 'alertmanager.yml'}",
+            f"--storage.path={work / 'alertmanager'}",
+            f"--web.listen-address={addr('alertmanager')}",
+            f"--web.external-url=http://{addr('alertmanager')}",
+            # An empty address: no gossip port opened on every interface.
+            "--cluster.listen-address=",
+        ],
+        "pushgateway": [
+            "prometheus-pushgateway",
+            f"--web.listen-address={addr('pushgateway')}",
+            f"--persistence.file={work / 'pushgateway' / 'metrics.db'}",
+        ],
+        "prometheus": prometheus_argv("prometheus.yml", "prometheus", "prometheus"),
+    }
+    (work / "pushgateway").mkdir(exist_ok=True)
+    ready = {
+        "alertmanager": "/-/ready",
+        "pushgateway": "/-/ready",
+        "prometheus": "/-/ready",
+        "victoriametrics": "/health",
+        "prometheus-global": "/-/ready",
+    }
+    if "victoriametrics" in port:
+        argv["victoriametrics"] = [
+            "victoria-metrics",
+            f"-httpListenAddr={addr('victoriametrics')}",
+            f"-storageDataPath={work / 'victoriametrics'}",
+            "-retentionPeriod=13",  # months
+            # The default 30 s offset hides fresh samples, which a local stack does not need.
+            "-search.latencyOffset=1s",
+        ]
+        if fast:
+            argv["victoriametrics"].append("-search.disableCache")
+    if "prometheus-global" in port:
+        argv["prometheus-global"] = prometheus_argv(
+            "prometheus-global.yml", "prometheus-global", "prometheus-global"
+        )
+    return [
+        (
+            name,
+            ManagedProcess(
+                name,
+                argv[name],
+                f"http://{addr(name)}{ready[name]}",
+                work / "logs" / f"{name}.log",
+                cwd=work,
+            ),
+        )
+        for name in _SERVICE_ORDER
+        if name in argv
+    ]
+
+
+def _write_state(handle: StackHandle) -> None:
+    state = {
+        "mode": "native",
+        "workdir": str(handle.workdir),
+        "profiles": list(handle.profiles),
+        "sd_dir": str(handle.sd_dir),
+        "services": {
+            name: {"pid": s.pid, "port": s.port, "url": s.url, "argv": s.argv}
+            for name, s in handle.services.items()
+        },
+    }
+    path = handle.workdir / STATE_FILE
+    tmp = path.with_name(f".{STATE_FILE}.tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_state(work: Path) -> dict[str, Any]:
+    path = work / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackError(
+            f"no stack state in {work} (no {STATE_FILE}): is a stack running?"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise StackError(f"unreadable stack state {path}: {exc}") from exc
+    if not isinstance(state, dict) or not isinstance(state.get("services"), dict):
+        raise StackError(f"{path} is not a stack state file")
+    return state
+
+
+def stack_status(workdir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The state file's content, with ``running`` set per service."""
+    work = Path(workdir).resolve()
+    state = _read_state(work)
+    for service in state["services"].values():
+        service["running"] = _is_ours(service.get("pid"), work)
+    return state
+
+
+def _is_ours(pid: object, work: Path) -> bool:
+    """True when ``pid`` is alive and is a process this work directory started.
+
+    The command line must name the work directory, so a PID reused by another program is never
+    signalled.
+    """
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (OSError, IndexError):
+        pass
+    return str(work).encode() in cmdline
+
+
+def _stop_pid(pid: int, work: Path, timeout: float = 10.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _is_ours(pid, work):
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+            if not _is_ours(pid, work):
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+    if _is_ours(pid, work):
+        raise StackError(f"process {pid} did not stop")
+
+
+def stack_down(workdir: str | os.PathLike[str]) -> list[str]:
+    """Stop the stack recorded in ``workdir``; returns the services that were stopped.
+
+    Data (TSDB, Alertmanager state) stays in ``workdir``; only the state file is removed.
+    """
+    work = Path(workdir).resolve()
+    if not (work / STATE_FILE).exists():
+        return []
+    state = _read_state(work)
+    if state.get("mode") == "compose":
+        _compose(work, state.get("profiles", []), "down")
+        (work / STATE_FILE).unlink()
+        return ["compose"]
+    stopped: list[str] = []
+    for name in reversed(_SERVICE_ORDER):
+        service = state["services"].get(name)
+        if service and _is_ours(service.get("pid"), work):
+            _stop_pid(service["pid"], work)
+            stopped.append(name)
+    (work / STATE_FILE).unlink()
+    return stopped
+
+
+# --- the Docker variant ----------------------------------------------------------------------
+
+
+def _compose(work: Path, profiles: Sequence[str], *command: str) -> None:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        raise StackError("docker-compose not found on PATH; use the native stack (native=True)")
+    args = [exe, "-f", str(compose_dir() / "docker-compose.yml"), "-p", COMPOSE_PROJECT]
+    for name in profiles:
+        args += ["--profile", name]
+    env = dict(os.environ)
+    if "longterm" in profiles:
+        env.setdefault("TTA_PROMETHEUS_CONFIG", "prometheus-longterm.yml")
+    result = subprocess.run([*args, *command], env=env, cwd=work, check=False)
+    if result.returncode != 0:
+        raise StackError(f"docker-compose {' '.join(command)} failed (exit {result.returncode})")
+
+
+def _compose_up(work: Path, profiles: tuple[str, ...]) -> StackHandle:
+    work.mkdir(parents=True, exist_ok=True)
+    _compose(work, profiles, "up", "-d")
+    state = {"mode": "compose", "workdir": str(work), "profiles": list(profiles), "services": {}}
+    (work / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    services = {
+        "prometheus": ServiceHandle("prometheus", 9090, None, "http://127.0.0.1:9090"),
+        "alertmanager": ServiceHandle("alertmanager", 9093, None, "http://127.0.0.1:9093"),
+        "pushgateway": ServiceHandle("pushgateway", 9091, None, "http://127.0.0.1:9091"),
+    }
+    sd = Path(os.environ.get(SD_DIR_ENV) or compose_dir() / "file_sd")
+    return StackHandle(work, profiles, services, sd, compose_dir() / "alertmanager" / "secrets")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Regenerate ``compose/prometheus/prometheus-longterm.yml`` (``--check`` only compares)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    target = compose_dir() / "prometheus" / "prometheus-longterm.yml"
+    text = longterm_yaml()
+    if args == ["--check"]:
+        current = target.read_text(encoding="utf-8") if target.exists() else ""
+        if current != text:
+            print(f"{target} is out of date: run python -m tta_observability.stack")
+            return 1
+        return 0
+    if args:
+        print("usage: python -m tta_observability.stack [--check]", file=sys.stderr)
+        return 2
+    target.write_text(text, encoding="utf-8")
+    print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

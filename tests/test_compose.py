@@ -1,0 +1,537 @@
+"""The shipped stack configs, checked with the real tools and against each other."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tta_observability import contract, stack
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "compose"
+COMPOSE_FILE = COMPOSE / "docker-compose.yml"
+PROM = COMPOSE / "prometheus"
+AM_FILE = COMPOSE / "alertmanager" / "alertmanager.yml"
+SECRET_FREE_ENV = "GF_ADMIN_PASSWORD=only-for-this-test\n"
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict), path
+    return data
+
+
+def run(*argv: str, env_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+def compose(env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["docker-compose", "-f", str(COMPOSE_FILE), "--env-file", str(env_file), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("env") / "test.env"
+    path.write_text(SECRET_FREE_ENV)
+    return path
+
+
+@pytest.fixture(scope="module")
+def resolved(env_file: Path) -> dict[str, Any]:
+    """The compose file as docker-compose resolves it, every profile enabled."""
+    result = compose(env_file, "--profile", "federation", "--profile", "longterm", "config")
+    assert result.returncode == 0, result.stderr
+    data = yaml.safe_load(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+# --- docker-compose ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("profiles", [[], ["federation"], ["longterm"], ["federation", "longterm"]])
+def test_compose_config_is_valid(env_file: Path, profiles: list[str]) -> None:
+    args = [a for p in profiles for a in ("--profile", p)]
+    result = compose(env_file, *args, "config", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_profiles_add_their_services(resolved: dict[str, Any]) -> None:
+    # docker-compose 1.29 resolves every service whatever --profile says, and keeps the key.
+    profiles = {name: s.get("profiles", []) for name, s in resolved["services"].items()}
+    assert profiles.pop("prometheus-global") == ["federation"]
+    assert profiles.pop("victoriametrics") == ["longterm"]
+    assert set(profiles) == {
+        "healthcheck-tools",
+        "docker-socket-proxy",
+        "prometheus",
+        "alertmanager",
+        "pushgateway",
+        "grafana",
+        "jaeger",
+        "otel-collector",
+    }
+    assert all(p == [] for p in profiles.values())
+
+
+def test_compose_fails_clearly_without_grafana_password(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    result = compose(empty, "config", "-q")
+    assert result.returncode != 0
+    assert "set GF_ADMIN_PASSWORD in compose/.env" in result.stderr
+
+
+def test_env_example_sets_no_password() -> None:
+    values = dict(
+        line.split("=", 1)
+        for line in (COMPOSE / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert values["GF_ADMIN_PASSWORD"] == ""
+
+
+def test_every_service_is_pinned_healthchecked_and_restarted(resolved: dict[str, Any]) -> None:
+    for name, service in resolved["services"].items():
+        image = service["image"]
+        assert re.fullmatch(r"[\w./-]+:v?\d+(\.\d+)+(-\w+)?", image), f"{name}: unpinned {image}"
+        assert service.get("restart") in {"unless-stopped", "on-failure"}, name
+        test = service.get("healthcheck", {}).get("test")
+        assert test and test[0] == "CMD", f"{name}: no health check"
+
+
+def test_host_ports_are_bound_to_loopback(resolved: dict[str, Any]) -> None:
+    published = 0
+    for name, service in resolved["services"].items():
+        for port in service.get("ports", []):
+            published += 1
+            host_ip = port["host_ip"] if isinstance(port, dict) else port.split(":")[0]
+            assert host_ip == "127.0.0.1", f"{name}: {port}"
+    assert published >= 8
+
+
+def bind_mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts (short volume syntax)."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("/"):
+            mounts[target] = Path(source)
+    return mounts
+
+
+def test_grafana_mounts_provisioning_and_dashboards(resolved: dict[str, Any]) -> None:
+    grafana = resolved["services"]["grafana"]
+    mounts = bind_mounts(grafana)
+    assert mounts["/etc/grafana/provisioning"] == COMPOSE / "grafana" / "provisioning"
+    assert mounts["/var/lib/grafana/dashboards/tta"] == ROOT / "dashboards"
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "only-for-this-test"
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_prometheus_mounts_match_its_config(resolved: dict[str, Any]) -> None:
+    prom = resolved["services"]["prometheus"]
+    mounts = bind_mounts(prom)
+    assert mounts["/etc/prometheus/tta-rules"] == ROOT / "rules"
+    assert mounts["/etc/prometheus"] == PROM
+    assert mounts["/etc/prometheus/file_sd"] == COMPOSE / "file_sd"
+    assert "--enable-feature=exemplar-storage" in prom["command"]
+    assert any(c.startswith("--storage.tsdb.retention.time=") for c in prom["command"])
+    config = load(PROM / "prometheus.yml")
+    assert config["rule_files"][0] == stack.CONTAINER_TTA_RULES + "*.yml"
+
+
+# --- Prometheus --------------------------------------------------------------------------------
+
+
+def local_paths() -> dict[str, str]:
+    return {
+        stack.CONTAINER_TTA_RULES: f"{ROOT / 'rules'}/",
+        stack.CONTAINER_STACK_RULES: f"{PROM / 'rules'}/",
+        stack.CONTAINER_FILE_SD: f"{COMPOSE / 'file_sd'}/",
+        stack.CONTAINER_AM_SECRETS: f"{COMPOSE / 'alertmanager' / 'secrets'}/",
+        stack.CONTAINER_AM_TEMPLATES: f"{COMPOSE / 'alertmanager' / 'templates'}/",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["prometheus.yml", "prometheus-longterm.yml", "prometheus-global.yml"]
+)
+def test_promtool_checks_prometheus_config_with_the_shipped_rules(
+    name: str, tmp_path: Path
+) -> None:
+    raw = run("promtool", "check", "config", str(PROM / name))
+    assert raw.returncode == 0, raw.stdout + raw.stderr
+    # The same file with the container paths pointing at the repository, so promtool also
+    # loads and checks every rule file the container would load.
+    rendered = tmp_path / name
+    rendered.write_text(stack.dump_yaml(stack.substitute(load(PROM / name), local_paths())))
+    result = run("promtool", "check", "config", str(rendered))
+    assert result.returncode == 0, result.stdout + result.stderr
+    if name != "prometheus-global.yml":
+        shipped = [*sorted((ROOT / "rules").glob("*.yml")), PROM / "rules" / "escalation.yml"]
+        assert len(shipped) >= 2
+        for rule_file in shipped:
+            assert f"Checking {rule_file}" in result.stdout + result.stderr
+
+
+def test_prometheus_discovers_apps_without_hard_coded_targets() -> None:
+    config = load(PROM / "prometheus.yml")
+    assert config["global"]["scrape_interval"] == "15s"
+    assert config["global"]["external_labels"] == {"environment": "${TTA_ENVIRONMENT}"}
+    assert config["storage"]["exemplars"]["max_exemplars"] > 0
+    jobs = {sc["job_name"]: sc for sc in config["scrape_configs"]}
+    apps = jobs["tta-apps"]
+    assert "static_configs" not in apps
+    assert re.fullmatch(contract_job_regex(), "tta-apps")
+    [docker] = apps["docker_sd_configs"]
+    assert docker["filters"] == [{"name": "label", "values": ["tta.observability.scrape=true"]}]
+    [file_sd] = apps["file_sd_configs"]
+    assert f"{stack.CONTAINER_FILE_SD}*.json" in file_sd["files"]
+    assert jobs["pushgateway"]["honor_labels"] is True
+    assert jobs["pushgateway"]["static_configs"] == [{"targets": [stack.PUSHGATEWAY]}]
+    am = config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert am == [stack.ALERTMANAGER]
+
+
+def contract_job_regex() -> str:
+    """The job regex the shipped target-down alerts use."""
+    text = (ROOT / "rules" / "tta-alerts.rules.yml").read_text()
+    match = re.search(r'up\{job=~"([^"]+)"\} == 0', text)
+    assert match, "the target-down alert no longer selects jobs by regex"
+    return match.group(1)
+
+
+def test_longterm_config_is_the_base_plus_remote_write() -> None:
+    assert stack.main(["--check"]) == 0
+    base = load(PROM / "prometheus.yml")
+    longterm = load(PROM / "prometheus-longterm.yml")
+    assert {k: v for k, v in longterm.items() if k != "remote_write"} == base
+    assert [rw["url"] for rw in longterm["remote_write"]] == [stack.REMOTE_WRITE_URL]
+
+
+def test_global_prometheus_federates_tta_series() -> None:
+    config = load(PROM / "prometheus-global.yml")
+    [federate] = [sc for sc in config["scrape_configs"] if sc.get("metrics_path") == "/federate"]
+    assert federate["honor_labels"] is True
+    assert '{__name__=~"tta:.+"}' in federate["params"]["match[]"]
+    assert federate["static_configs"] == [{"targets": [stack.PROMETHEUS]}]
+
+
+ESCALATION_TEST = """
+rule_files: [{rules}]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'ALERTS{{{common}, severity="critical", slo="checkout"}}'
+        values: '1x40'
+      - series: 'ALERTS{{{common}, severity="warning", slo="search"}}'
+        values: '1x40'
+    alert_rule_test:
+      - eval_time: 29m
+        alertname: TTACriticalAlertUnresolved
+        exp_alerts: []
+      - eval_time: 31m
+        alertname: TTACriticalAlertUnresolved
+        exp_alerts:
+          - exp_labels:
+              severity: critical
+              escalation: tier2
+              escalated_alertname: TTASLOErrorBudgetBurn
+              slo: checkout
+              service_name: shop
+              environment: prod
+            exp_annotations:
+              summary: TTASLOErrorBudgetBurn has been critical for 30 minutes without resolving
+              description: >-
+                TTASLOErrorBudgetBurn for service shop (SLO checkout, environment prod)
+                is still firing after 30 minutes; the first responder has not resolved it,
+                so the escalation tier is paged.
+              runbook_url: https://github.com/tta-dev/tta-observability/blob/main/docs/stack.md#escalation
+"""
+
+
+def test_escalation_rule_fires_after_30_minutes_of_critical(tmp_path: Path) -> None:
+    test_file = tmp_path / "escalation_test.yml"
+    common = (
+        'alertname="TTASLOErrorBudgetBurn", alertstate="firing", '
+        'service_name="shop", environment="prod"'
+    )
+    rules = PROM / "rules" / "escalation.yml"
+    test_file.write_text(ESCALATION_TEST.format(rules=rules, common=common))
+    result = run("promtool", "test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- Alertmanager ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_am(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """alertmanager.yml with the templates path pointing at the repository."""
+    path = tmp_path_factory.mktemp("am") / "alertmanager.yml"
+    path.write_text(stack.dump_yaml(stack.substitute(load(AM_FILE), local_paths())))
+    return path
+
+
+def test_amtool_check_config(local_am: Path) -> None:
+    for path in (AM_FILE, local_am):
+        result = run("amtool", "check-config", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert " - 1 templates\n  SUCCESS" in run("amtool", "check-config", str(local_am)).stdout
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical", "alertname=TTASLOErrorBudgetBurn", "slo=checkout"], "paging"),
+        (["severity=warning", "alertname=TTASLOErrorBudgetBurn", "slo=checkout"], "ticket"),
+        (["severity=info", "alertname=TTALabelOverflow"], "digest"),
+        (
+            ["severity=critical", "escalation=tier2", "alertname=TTACriticalAlertUnresolved"],
+            "escalation",
+        ),
+        (["alertname=SomethingWithoutSeverity"], "ticket"),
+    ],
+)
+def test_route_tree(labels: list[str], receiver: str) -> None:
+    base = ["amtool", "config", "routes", "test", f"--config.file={AM_FILE}"]
+    ok = run(*base, f"--verify.receivers={receiver}", *labels)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip() == receiver
+    wrong = "ticket" if receiver != "ticket" else "paging"
+    assert run(*base, f"--verify.receivers={wrong}", *labels).returncode != 0
+
+
+def test_route_timing_grouping_and_mute_intervals() -> None:
+    config = load(AM_FILE)
+    root = config["route"]
+    assert root["group_by"] == ["alertname", "environment", "service_name", "slo"]
+    routes = {r["receiver"]: r for r in root["routes"]}
+    assert routes["paging"]["group_wait"] == "10s"
+    assert "mute_time_intervals" not in routes["paging"]
+    assert "mute_time_intervals" not in routes["escalation"]
+    assert routes["ticket"]["mute_time_intervals"] == ["outside-working-hours"]
+    assert routes["digest"]["mute_time_intervals"] == ["outside-working-hours"]
+    intervals = {i["name"] for i in config["time_intervals"]}
+    assert intervals == {"outside-working-hours"}
+    # The escalation route must come before the critical one, or it would never match.
+    receivers = [r["receiver"] for r in root["routes"]]
+    assert receivers.index("escalation") < receivers.index("paging")
+
+
+def shipped_alerts() -> dict[str, set[str]]:
+    """alertname -> the severities the shipped rules give it."""
+    found: dict[str, set[str]] = {}
+    files = [*(ROOT / "rules").glob("*.yml"), PROM / "rules" / "escalation.yml"]
+    for path in files:
+        for group in load(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    found.setdefault(rule["alert"], set()).add(rule["labels"]["severity"])
+    return found
+
+
+def test_inhibition_rules_name_real_alerts() -> None:
+    alerts = shipped_alerts()
+    assert alerts["TTASLOErrorBudgetBurn"] == {"critical", "warning"}
+    rules = load(AM_FILE)["inhibit_rules"]
+    burn, target_down = rules
+    assert burn["source_matchers"] == ['severity="critical"']
+    assert set(burn["equal"]) >= {"alertname", "slo", "service_name"}
+    assert target_down["source_matchers"] == ['alertname="TTAMetricsTargetDown"']
+    assert "TTAMetricsTargetDown" in alerts
+    assert target_down["equal"] == ["environment", "service_name"]
+
+
+def test_receivers_read_secrets_from_files() -> None:
+    receivers = {r["name"]: r for r in load(AM_FILE)["receivers"]}
+    assert set(receivers) == {"paging", "escalation", "ticket", "digest"}
+    text = AM_FILE.read_text()
+    for inline in ("routing_key:", "service_key:", "api_url:", "password:", "credentials:"):
+        assert inline not in text
+    for name in ("paging", "escalation"):
+        [pd] = receivers[name]["pagerduty_configs"]
+        assert pd["routing_key_file"].startswith(stack.CONTAINER_AM_SECRETS)
+        [hook] = receivers[name]["webhook_configs"]
+        auth = hook["http_config"]["authorization"]
+        assert auth["credentials_file"].startswith(stack.CONTAINER_AM_SECRETS)
+    for name in ("ticket", "digest"):
+        for slack in receivers[name]["slack_configs"]:
+            assert slack["api_url_file"].startswith(stack.CONTAINER_AM_SECRETS)
+
+
+TEMPLATE_DATA = {
+    "receiver": "paging",
+    "status": "firing",
+    "alerts": [
+        {
+            "status": "firing",
+            "labels": {
+                "alertname": "TTASLOErrorBudgetBurn",
+                "severity": "critical",
+                "service_name": "shop",
+                "slo": "checkout",
+                "environment": "prod",
+            },
+            "annotations": {
+                "summary": "SLO checkout of shop (prod) is burning its error budget fast",
+                "description": "burns its error budget 15.2 times faster than it can sustain",
+                "runbook_url": "https://example.test/runbooks/TTASLOErrorBudgetBurn.md",
+            },
+        }
+    ],
+    "groupLabels": {"alertname": "TTASLOErrorBudgetBurn"},
+    "commonLabels": {
+        "alertname": "TTASLOErrorBudgetBurn",
+        "severity": "critical",
+        "service_name": "shop",
+        "slo": "checkout",
+        "environment": "prod",
+    },
+    "commonAnnotations": {
+        "summary": "SLO checkout of shop (prod) is burning its error budget fast",
+        "runbook_url": "https://example.test/runbooks/TTASLOErrorBudgetBurn.md",
+    },
+    "externalURL": "http://127.0.0.1:9093",
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("tta.title", "[FIRING:1] TTASLOErrorBudgetBurn shop slo=checkout (prod)"),
+        ("tta.summary", "SLO checkout of shop (prod) is burning its error budget fast"),
+        ("tta.description", "burns its error budget 15.2 times faster than it can sustain"),
+        ("tta.runbook", "https://example.test/runbooks/TTASLOErrorBudgetBurn.md"),
+        (
+            "tta.slack.text",
+            "*TTASLOErrorBudgetBurn* `critical` service `shop` SLO `checkout`\n"
+            "SLO checkout of shop (prod) is burning its error budget fast\n"
+            "> burns its error budget 15.2 times faster than it can sustain\n"
+            "Runbook: https://example.test/runbooks/TTASLOErrorBudgetBurn.md",
+        ),
+    ],
+)
+def test_notification_templates(template: str, expected: str, tmp_path: Path) -> None:
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(TEMPLATE_DATA))
+    result = run(
+        "amtool",
+        "template",
+        "render",
+        f"--template.glob={COMPOSE / 'alertmanager' / 'templates' / '*.tmpl'}",
+        f'--template.text={{{{ template "{template}" . }}}}',
+        f"--template.data={data}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
+
+
+# --- OpenTelemetry Collector and Jaeger --------------------------------------------------------
+
+
+def component_ids(config: dict[str, Any], kind: str) -> set[str]:
+    return set(config.get(kind) or {})
+
+
+def test_collector_pipelines_use_exactly_the_declared_components() -> None:
+    config = load(COMPOSE / "otel-collector" / "config.yaml")
+    pipelines = config["service"]["pipelines"]
+    used: dict[str, set[str]] = {"receivers": set(), "processors": set(), "exporters": set()}
+    for pipeline in pipelines.values():
+        for kind in used:
+            used[kind] |= set(pipeline.get(kind, []))
+    connectors = component_ids(config, "connectors")
+    assert used["receivers"] == component_ids(config, "receivers") | connectors
+    assert used["exporters"] == component_ids(config, "exporters") | connectors
+    assert used["processors"] == component_ids(config, "processors")
+    # A connector is an exporter of one pipeline and a receiver of another.
+    for connector in connectors:
+        assert any(connector in p.get("exporters", []) for p in pipelines.values())
+        assert any(connector in p.get("receivers", []) for p in pipelines.values())
+    assert set(config["service"]["extensions"]) == component_ids(config, "extensions")
+    for name, pipeline in pipelines.items():
+        assert pipeline.get("processors", ["memory_limiter"])[0] == "memory_limiter" or (
+            pipeline["receivers"] == ["forward"]
+        ), f"{name}: memory_limiter must come first"
+
+
+def test_collector_metrics_see_every_span_and_storage_sees_sampled_traces() -> None:
+    config = load(COMPOSE / "otel-collector" / "config.yaml")
+    pipelines = config["service"]["pipelines"]
+    ingest = pipelines["traces"]
+    assert ingest["receivers"] == ["otlp"]
+    assert "tail_sampling" not in ingest["processors"]
+    assert {"spanmetrics", "servicegraph", "forward"} <= set(ingest["exporters"])
+    sampled = pipelines["traces/sampled"]
+    assert sampled["processors"] == ["tail_sampling", "batch"]
+    assert sampled["exporters"] == ["otlp/jaeger"]
+    assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    metrics = pipelines["metrics/spanmetrics"]
+    assert set(metrics["receivers"]) == {"spanmetrics", "servicegraph"}
+    assert metrics["exporters"] == ["prometheus"]
+
+
+def test_tail_sampling_keeps_errors_and_slow_traces() -> None:
+    config = load(COMPOSE / "otel-collector" / "config.yaml")
+    policies = {p["type"]: p for p in config["processors"]["tail_sampling"]["policies"]}
+    assert policies["status_code"]["status_code"]["status_codes"] == ["ERROR"]
+    assert policies["latency"]["latency"]["threshold_ms"] > 0
+    assert 0 < policies["probabilistic"]["probabilistic"]["sampling_percentage"] < 100
+    assert set(policies) == {"status_code", "latency", "probabilistic"}
+
+
+def test_spanmetrics_dimensions_are_contract_attributes() -> None:
+    config = load(COMPOSE / "otel-collector" / "config.yaml")
+    dims = {d["name"] for d in config["connectors"]["spanmetrics"]["dimensions"]}
+    assert contract.ATTR_PRIMITIVE_TYPE in dims
+    assert config["connectors"]["spanmetrics"]["exemplars"]["enabled"] is True
+
+
+def test_prometheus_scrapes_the_collector_span_metrics() -> None:
+    collector = load(COMPOSE / "otel-collector" / "config.yaml")
+    port = collector["exporters"]["prometheus"]["endpoint"].rsplit(":", 1)[1]
+    jobs = {sc["job_name"]: sc for sc in load(PROM / "prometheus.yml")["scrape_configs"]}
+    targets = jobs["otel-collector-spanmetrics"]["static_configs"][0]["targets"]
+    assert targets == [f"otel-collector:{port}"]
+
+
+def test_jaeger_spm_reads_span_metrics_from_prometheus() -> None:
+    jaeger = load(COMPOSE / "jaeger" / "config.yaml")
+    collector = load(COMPOSE / "otel-collector" / "config.yaml")
+    service = jaeger["service"]
+    assert set(service["extensions"]) == component_ids(jaeger, "extensions")
+    storage = jaeger["extensions"]["jaeger_storage"]
+    query = jaeger["extensions"]["jaeger_query"]["storage"]
+    assert query["traces"] in storage["backends"]
+    spm = storage["metric_backends"][query["metrics"]]["prometheus"]
+    assert spm["endpoint"] == f"http://{stack.PROMETHEUS}"
+    namespace = collector["connectors"]["spanmetrics"]["namespace"]
+    assert spm["metric_namespace"] == namespace.replace(".", "_")
+    assert spm["latency_unit"] == collector["connectors"]["spanmetrics"]["histogram"]["unit"]
+    [pipeline] = service["pipelines"].values()
+    assert pipeline["exporters"] == ["jaeger_storage_exporter"]
+    assert jaeger["exporters"]["jaeger_storage_exporter"]["trace_storage"] == query["traces"]
+    grpc = jaeger["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
+    assert grpc.endswith(":" + collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[1])
+
+
+def test_health_checks_probe_the_configured_health_endpoints(resolved: dict[str, Any]) -> None:
+    jaeger = load(COMPOSE / "jaeger" / "config.yaml")
+    collector = load(COMPOSE / "otel-collector" / "config.yaml")
+    jaeger_port = jaeger["extensions"]["healthcheckv2"]["http"]["endpoint"].rsplit(":", 1)[1]
+    collector_port = collector["extensions"]["health_check"]["endpoint"].rsplit(":", 1)[1]
+    services = resolved["services"]
+    assert f"http://127.0.0.1:{jaeger_port}/status" in services["jaeger"]["healthcheck"]["test"]
+    assert (
+        f"http://127.0.0.1:{collector_port}/" in services["otel-collector"]["healthcheck"]["test"]
+    )

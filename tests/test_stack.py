@@ -1,0 +1,475 @@
+"""The native stack (real Prometheus, Alertmanager, Pushgateway, VictoriaMetrics) and discovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from tta_observability import contract, discovery, stack
+from tta_observability._servers import LOCALHOST, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "stack-test-app"
+
+
+def get_json(url: str, **params: Any) -> Any:
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{url}{query}", timeout=10) as resp:
+        return json.load(resp)
+
+
+def prom(url: str, path: str, **params: Any) -> Any:
+    body = get_json(f"{url}{path}", **params)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+def wait_for(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def post_json(url: str, payload: Any) -> None:
+    req = urllib.request.Request(
+        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert 200 <= resp.status < 300
+
+
+class WebhookReceiver:
+    """A local incident endpoint: records Alertmanager's webhook calls with their auth header."""
+
+    def __init__(self) -> None:
+        received: list[tuple[str, dict[str, Any]]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.headers.get("Authorization", ""), json.loads(body)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = ThreadingHTTPServer((LOCALHOST, free_port()), Handler)
+        self.url = f"http://{LOCALHOST}:{self.server.server_port}/alertmanager"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alerts(self, alertname: str) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (auth, alert)
+            for auth, payload in self.received
+            for alert in payload["alerts"]
+            if alert["labels"].get("alertname") == alertname
+        ]
+
+
+class App:
+    """A process-local metrics endpoint with contract metrics, announced by discovery.register."""
+
+    def __init__(self, sd_dir: Path, service: str) -> None:
+        self.registry = CollectorRegistry()
+        labels = [*contract.COMMON_LABELS, "primitive_type", "primitive_name"]
+        self.calls = Counter(
+            contract.PRIMITIVE_EXECUTIONS.name.removesuffix("_total"),
+            contract.PRIMITIVE_EXECUTIONS.help,
+            [*labels, "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            contract.PRIMITIVE_DURATION.name,
+            contract.PRIMITIVE_DURATION.help,
+            labels,
+            buckets=contract.DURATION_BUCKETS_SECONDS,
+            registry=self.registry,
+        )
+        values = {"service_name": service, "environment": "dev"}
+        prim = {**values, "primitive_type": "function", "primitive_name": "step"}
+        self.calls.labels(**prim, status="success").inc(3)
+        self.duration.labels(**prim).observe(0.2, exemplar={"trace_id": "ab" * 16})
+        self.port = free_port()
+        self.server, _ = start_http_server(self.port, LOCALHOST, registry=self.registry)
+        self.target = discovery.register(sd_dir, LOCALHOST, self.port, values)
+
+    def close(self) -> None:
+        discovery.unregister(self.target)
+        self.server.shutdown()
+        self.server.server_close()
+
+
+FEDERATION_RULE = """
+groups:
+  - name: stack-test
+    rules:
+      - record: tta:stack_test_calls:sum
+        expr: sum by (service_name, environment) (tta_primitive_executions_total)
+"""
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def running(
+    tmp_path_factory: pytest.TempPathFactory, webhook: WebhookReceiver
+) -> Iterator[stack.StackHandle]:
+    work = tmp_path_factory.mktemp("stack")
+    extra = work / "extra-rules.yml"
+    extra.write_text(FEDERATION_RULE)
+    handle = stack.stack_up(
+        work,
+        profile="longterm,federation",
+        fast=True,
+        webhook_url=webhook.url,
+        extra_rule_files=[extra],
+        environment="dev",
+    )
+    try:
+        yield handle
+    finally:
+        handle.down()
+
+
+@pytest.fixture(scope="module")
+def app(running: stack.StackHandle) -> Iterator[App]:
+    application = App(running.sd_dir, APP)
+    yield application
+    application.close()
+
+
+def app_target_up(url: str, service: str) -> Any:
+    result = prom(url, "/api/v1/query", query=f'up{{job="tta-apps",service_name="{service}"}} == 1')
+    return result["result"]
+
+
+# --- the stack ---------------------------------------------------------------------------------
+
+
+def test_stack_state_file_records_pids_and_ports(running: stack.StackHandle) -> None:
+    status = stack.stack_status(running.workdir)
+    assert set(status["services"]) == {
+        "alertmanager",
+        "pushgateway",
+        "prometheus",
+        "victoriametrics",
+        "prometheus-global",
+    }
+    for name, service in status["services"].items():
+        assert service["running"] is True, name
+        assert service["url"] == f"http://127.0.0.1:{service['port']}"
+        assert service["pid"] == running.services[name].pid
+
+
+def test_prometheus_ready_with_exemplar_storage(running: stack.StackHandle, app: App) -> None:
+    flags = prom(running.prometheus_url, "/api/v1/status/flags")
+    assert "exemplar-storage" in flags["enable-feature"].split(",")
+    config = yaml.safe_load(prom(running.prometheus_url, "/api/v1/status/config")["yaml"])
+    assert config["global"]["external_labels"] == {"environment": "dev"}
+    name = f"{contract.PRIMITIVE_DURATION.name}_bucket"
+
+    def exemplars() -> Any:
+        now = time.time()
+        return prom(
+            running.prometheus_url,
+            "/api/v1/query_exemplars",
+            query=f'{name}{{service_name="{APP}"}}',
+            start=now - 300,
+            end=now + 60,
+        )
+
+    found = wait_for(exemplars, "an exemplar scraped from the app")
+    labels = [e["labels"] for series in found for e in series["exemplars"]]
+    assert {"trace_id": "ab" * 16} in labels
+
+
+def test_shipped_rules_are_loaded(running: stack.StackHandle) -> None:
+    groups = prom(running.prometheus_url, "/api/v1/rules")["groups"]
+    loaded = {(Path(g["file"]).name, g["name"]) for g in groups}
+    expected = set()
+    for path in [*(ROOT / "rules").glob("*.yml"), ROOT / "compose/prometheus/rules/escalation.yml"]:
+        expected |= {(path.name, g["name"]) for g in yaml.safe_load(path.read_text())["groups"]}
+    assert expected <= loaded
+    assert ("escalation.yml", "tta-escalation") in loaded
+    assert len(expected) >= 2
+
+
+def test_alertmanager_connected(running: stack.StackHandle) -> None:
+    def active() -> Any:
+        return prom(running.prometheus_url, "/api/v1/alertmanagers")["activeAlertmanagers"]
+
+    urls = [a["url"] for a in wait_for(active, "Prometheus to find Alertmanager")]
+    assert urls == [f"{running.alertmanager_url}/api/v2/alerts"]
+
+
+def test_app_discovered_then_gone_after_unregister(running: stack.StackHandle) -> None:
+    other = App(running.sd_dir, "stack-test-other")
+    try:
+        wait_for(lambda: app_target_up(running.prometheus_url, "stack-test-other"), "scrape")
+        targets = prom(running.prometheus_url, "/api/v1/targets", state="active")
+        [target] = [
+            t
+            for t in targets["activeTargets"]
+            if t["labels"].get("service_name") == "stack-test-other"
+        ]
+        assert target["labels"]["job"] == "tta-apps"
+        assert target["scrapeUrl"] == f"http://127.0.0.1:{other.port}/metrics"
+        calls = prom(
+            running.prometheus_url,
+            "/api/v1/query",
+            query=f'{contract.PRIMITIVE_EXECUTIONS.name}{{service_name="stack-test-other"}}',
+        )["result"]
+        assert [float(r["value"][1]) for r in calls] == [3.0]
+    finally:
+        other.close()
+
+    def gone() -> bool:
+        targets = prom(running.prometheus_url, "/api/v1/targets", state="active")
+        return not any(
+            t["labels"].get("service_name") == "stack-test-other" for t in targets["activeTargets"]
+        )
+
+    wait_for(gone, "the target to disappear after unregister", timeout=15)
+
+
+def alert(name: str, severity: str, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": name, "severity": severity, **labels},
+        "annotations": {
+            "summary": f"{name} test",
+            "description": "value 42",
+            "runbook_url": f"https://example.test/runbooks/{name}.md",
+        },
+    }
+
+
+def am_alerts(url: str, alertname: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = get_json(
+        f"{url}/api/v2/alerts", filter=f'alertname="{alertname}"'
+    )
+    return result
+
+
+def test_alert_routed_to_paging_and_webhook_gets_runbook(
+    running: stack.StackHandle, webhook: WebhookReceiver
+) -> None:
+    post_json(
+        f"{running.alertmanager_url}/api/v2/alerts",
+        [alert("StackTestPage", "critical", service_name="svc-a", slo="checkout")],
+    )
+    [routed] = wait_for(lambda: am_alerts(running.alertmanager_url, "StackTestPage"), "alert")
+    assert [r["name"] for r in routed["receivers"]] == ["paging"]
+    [(auth, delivered)] = wait_for(lambda: webhook.alerts("StackTestPage"), "the webhook call")
+    token = (running.secrets_dir / "incident_webhook_token").read_text()
+    assert auth == f"Bearer {token}"
+    assert (
+        delivered["annotations"]["runbook_url"] == "https://example.test/runbooks/StackTestPage.md"
+    )
+    assert delivered["labels"]["slo"] == "checkout"
+
+
+@pytest.mark.parametrize(("severity", "receiver"), [("warning", "ticket"), ("info", "digest")])
+def test_non_critical_alerts_routed(
+    running: stack.StackHandle, severity: str, receiver: str
+) -> None:
+    name = f"StackTestRoute{severity}"
+    post_json(f"{running.alertmanager_url}/api/v2/alerts", [alert(name, severity)])
+    [routed] = wait_for(lambda: am_alerts(running.alertmanager_url, name), "alert")
+    assert [r["name"] for r in routed["receivers"]] == [receiver]
+
+
+def test_inhibition(running: stack.StackHandle) -> None:
+    burn = "TTASLOErrorBudgetBurn"
+    same = {"service_name": "svc-b", "slo": "search", "environment": "dev"}
+    post_json(
+        f"{running.alertmanager_url}/api/v2/alerts",
+        [
+            alert(burn, "critical", **same),
+            alert(burn, "warning", **same),
+            alert(burn, "warning", **{**same, "slo": "other"}),
+            alert("TTAMetricsTargetDown", "warning", service_name="svc-c", environment="dev"),
+            alert("TTAPrimitiveErrorRateSpike", "warning", service_name="svc-c", environment="dev"),
+            alert("TTAPrimitiveErrorRateSpike", "warning", service_name="svc-d", environment="dev"),
+        ],
+    )
+
+    def states() -> dict[tuple[str, str, str], str] | None:
+        found = {}
+        for name in (burn, "TTAMetricsTargetDown", "TTAPrimitiveErrorRateSpike"):
+            for a in am_alerts(running.alertmanager_url, name):
+                labels = a["labels"]
+                key = (
+                    name,
+                    labels.get("severity", ""),
+                    labels.get("slo") or labels["service_name"],
+                )
+                found[key] = a["status"]["state"]
+        return found if len(found) == 6 and "unprocessed" not in found.values() else None
+
+    found = wait_for(states, "six processed alerts")
+    assert found == {
+        (burn, "critical", "search"): "active",
+        (burn, "warning", "search"): "suppressed",
+        (burn, "warning", "other"): "active",
+        ("TTAMetricsTargetDown", "warning", "svc-c"): "active",
+        ("TTAPrimitiveErrorRateSpike", "warning", "svc-c"): "suppressed",
+        ("TTAPrimitiveErrorRateSpike", "warning", "svc-d"): "active",
+    }
+
+
+def test_pushgateway_scraped_with_honor_labels(running: stack.StackHandle) -> None:
+    body = f'{contract.CI_STEP_RUNS.name}{{status="success"}} 2\n'.encode()
+    req = urllib.request.Request(
+        f"{running.pushgateway_url}/metrics/job/stack-test-ci/environment/dev", body, method="PUT"
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200
+
+    def scraped() -> Any:
+        query = f'{contract.CI_STEP_RUNS.name}{{job="stack-test-ci"}}'
+        return prom(running.prometheus_url, "/api/v1/query", query=query)["result"]
+
+    [series] = wait_for(scraped, "the pushed series in Prometheus")
+    assert series["metric"]["environment"] == "dev"
+    assert series["metric"]["status"] == "success"
+    assert float(series["value"][1]) == 2.0
+
+
+def test_remote_write_lands_in_victoriametrics(running: stack.StackHandle, app: App) -> None:
+    def in_vm() -> Any:
+        with urllib.request.urlopen(f"{running.victoriametrics_url}/internal/force_flush"):
+            pass
+        query = f'{contract.PRIMITIVE_EXECUTIONS.name}{{service_name="{APP}"}}'
+        return prom(running.victoriametrics_url, "/api/v1/query", query=query)["result"]
+
+    [series] = wait_for(in_vm, "the app's series in VictoriaMetrics")
+    assert float(series["value"][1]) == 3.0
+    assert series["metric"]["environment"] == "dev"
+    assert series["metric"]["job"] == "tta-apps"
+
+
+def test_global_prometheus_federates_tta_series(running: stack.StackHandle, app: App) -> None:
+    def federated() -> Any:
+        query = f'tta:stack_test_calls:sum{{service_name="{APP}"}}'
+        return prom(running.global_prometheus_url, "/api/v1/query", query=query)["result"]
+
+    [series] = wait_for(federated, "the tta: series in the global Prometheus")
+    assert float(series["value"][1]) == 3.0
+    assert series["metric"]["environment"] == "dev"
+    assert series["metric"]["job"] == "tta-federate"
+    # Only tta: recording rules travel: the raw series stay in the environment Prometheus.
+    raw = prom(
+        running.global_prometheus_url,
+        "/api/v1/query",
+        query=f"{contract.PRIMITIVE_EXECUTIONS.name}",
+    )["result"]
+    assert raw == []
+
+
+def test_stack_down_from_another_process(tmp_path: Path) -> None:
+    handle = stack.stack_up(tmp_path / "w")
+    pids = [s.pid for s in handle.services.values()]
+    assert all(p is not None and Path(f"/proc/{p}").exists() for p in pids)
+    with pytest.raises(stack.StackError, match="already running"):
+        stack.stack_up(tmp_path / "w")
+    code = "import sys, tta_observability.stack as s; print(s.stack_down(sys.argv[1]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "w")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip() == "['prometheus', 'pushgateway', 'alertmanager']"
+    for proc in handle._processes:
+        assert proc.proc is not None
+        proc.proc.wait(5)
+    assert not (tmp_path / "w" / stack.STATE_FILE).exists()
+    assert stack.stack_down(tmp_path / "w") == []
+
+
+def test_bad_stack_arguments(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown stack profile 'huge'"):
+        stack.stack_up(tmp_path, profile="huge")
+    with pytest.raises(ValueError, match="port for prometheus"):
+        stack.stack_up(tmp_path, ports={"prometheus": 70000})
+    with pytest.raises(ValueError, match="unknown services in ports"):
+        stack.stack_up(tmp_path, ports={"grafana": 3000})
+    assert not (tmp_path / stack.STATE_FILE).exists()
+
+
+def test_render_drops_docker_only_parts() -> None:
+    base = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    rendered = stack.render_prometheus(base, {stack.PROMETHEUS: "127.0.0.1:1"}, "1s")
+    jobs = {sc["job_name"]: sc for sc in rendered["scrape_configs"]}
+    assert set(jobs) == {"tta-apps", "prometheus"}
+    assert "docker_sd_configs" not in jobs["tta-apps"]
+    assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:1"]}]
+    assert rendered["global"]["scrape_interval"] == "1s"
+    assert base["global"]["scrape_interval"] == "15s"
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def test_register_writes_file_sd_json(tmp_path: Path) -> None:
+    path = discovery.register(
+        tmp_path / "sd", "127.0.0.1", 9464, {"service_name": "shop", "environment": "prod"}
+    )
+    assert path == tmp_path / "sd" / f"shop-{os.getpid()}.json"
+    assert json.loads(path.read_text()) == [
+        {"targets": ["127.0.0.1:9464"], "labels": {"environment": "prod", "service_name": "shop"}}
+    ]
+    assert sorted(p.name for p in (tmp_path / "sd").iterdir()) == [path.name]
+    assert path.stat().st_mode & 0o777 == 0o644
+    discovery.unregister(path)
+    assert not path.exists()
+    discovery.unregister(path)
+
+
+def test_register_uses_env_dir_and_ipv6(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(discovery.SD_DIR_ENV, str(tmp_path))
+    path = discovery.register(None, "::1", 8000, service="my app/1")
+    assert path.parent == tmp_path
+    assert path.name == f"my_app_1-{os.getpid()}.json"
+    assert json.loads(path.read_text())[0]["targets"] == ["[::1]:8000"]
+
+
+def test_register_rejects_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(discovery.SD_DIR_ENV, raising=False)
+    with pytest.raises(ValueError, match="TTA_OBSERVABILITY_SD_DIR"):
+        discovery.register(None, "127.0.0.1", 1)
+    with pytest.raises(ValueError, match="port must be an integer"):
+        discovery.register(tmp_path, "127.0.0.1", 0)
+    with pytest.raises(ValueError, match="neither an IP address nor a host name"):
+        discovery.register(tmp_path, "bad host", 80)
+    with pytest.raises(ValueError, match="label name '__address__'"):
+        discovery.register(tmp_path, "127.0.0.1", 80, {"__address__": "x"})
+    with pytest.raises(ValueError, match="label 'env' must be a string"):
+        discovery.register(tmp_path, "127.0.0.1", 80, {"env": 1})  # type: ignore[dict-item]
+    assert list(tmp_path.iterdir()) == []
