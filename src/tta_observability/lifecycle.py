@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
-from . import __about__, discovery
+from . import __about__, discovery, llm, logs
 from . import contract as c
 from ._state import INSTRUMENTATION_NAME, STATE, logger
 from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
@@ -268,6 +268,8 @@ def setup(
     max_label_values: int = c.DEFAULT_MAX_LABEL_VALUES,
     slos: Iterable[SLO] = (),
     sd_dir: str | os.PathLike[str] | None = None,
+    log_correlation: bool = True,
+    llm_prices: Mapping[str, Any] | None = None,
 ) -> Handle:
     """Start observability for this process; call once at start-up.
 
@@ -280,6 +282,10 @@ def setup(
 
     ``sd_dir`` (else ``$TTA_OBSERVABILITY_SD_DIR``): a Prometheus ``file_sd_configs`` directory
     where the metrics endpoint is announced while the app runs, and removed at shutdown.
+
+    ``log_correlation``: add ``trace_id``, ``span_id`` and ``workflow_id`` to every log record.
+    ``llm_prices``: model (or ``provider/model``) to USD per million input/output tokens, for
+    ``tta_llm_cost_usd_total`` when a call does not state its cost.
     """
     global _HANDLE
     with _SETUP_LOCK:
@@ -314,6 +320,8 @@ def setup(
             otlp_protocol=otlp_protocol,
             sample_ratio=sample_ratio,
         )
+        if llm_prices is not None:
+            llm.set_prices(llm_prices)  # validates before anything is started
         store = STORE
         registry = REGISTRY if registry is None else registry
         handle = Handle(settings, registry, store)
@@ -331,6 +339,10 @@ def setup(
         if metrics_port is not None:
             _start_server(handle, metrics_host, metrics_port)
             _announce(handle, sd_dir)
+        if llm_prices is not None:
+            handle.add_closer(lambda: llm.set_prices(None))
+        if log_correlation:
+            handle.add_closer(logs.install_log_filter())
         atexit.register(handle.shutdown)
         _HANDLE = handle
         return handle

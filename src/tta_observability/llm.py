@@ -1,0 +1,249 @@
+"""LLM token usage and cost: ``tta_llm_tokens_total`` and ``tta_llm_cost_usd_total``.
+
+Call :func:`record_llm_usage` yourself, or let instrumented primitives do it: when a call returns
+an OpenAI- or LiteLLM-style result whose ``usage`` has ``prompt_tokens``/``completion_tokens``
+(or ``input_tokens``/``output_tokens``), as attributes or dict keys, the usage is recorded once,
+on the span of the call that produced it, with the OpenTelemetry GenAI attributes.
+
+Cost comes from the ``cost_usd`` argument, else from the price table given to
+``setup(llm_prices=...)`` (see :func:`set_prices`); without either, only tokens are counted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Final
+
+from opentelemetry import trace
+
+from . import contract as c
+from .metrics import STORE
+
+UNKNOWN: Final = "unknown"
+
+_TOKENS = STORE.counter(c.LLM_TOKENS)
+_COST = STORE.counter(c.LLM_COST)
+
+# USD per token, keyed by "provider/model" and by "model".
+_prices: dict[str, tuple[float, float]] = {}
+_prices_lock = threading.Lock()
+
+# Model-name prefixes that identify the provider when the result does not say.
+_PROVIDER_BY_PREFIX: Final = (
+    ("gpt-", "openai"),
+    ("o1", "openai"),
+    ("o3", "openai"),
+    ("o4", "openai"),
+    ("text-embedding", "openai"),
+    ("claude", "anthropic"),
+    ("gemini", "google"),
+    ("mistral", "mistral"),
+    ("command", "cohere"),
+)
+
+
+def _price_pair(model: str, value: Any) -> tuple[float, float]:
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"input", "output"}
+        if unknown or not value:
+            raise ValueError(
+                f"llm price for {model!r} must have keys 'input' and/or 'output' "
+                f"(USD per million tokens), got {sorted(map(str, value))}"
+            )
+        pair = (value.get("input", 0.0), value.get("output", 0.0))
+    elif isinstance(value, tuple | list) and len(value) == 2:
+        pair = (value[0], value[1])
+    else:
+        raise ValueError(
+            f"llm price for {model!r} must be {{'input': usd, 'output': usd}} or "
+            f"(input_usd, output_usd) per million tokens, got {value!r}"
+        )
+    out = []
+    for part in pair:
+        if isinstance(part, bool) or not isinstance(part, int | float) or part < 0:
+            raise ValueError(f"llm price for {model!r} must be non-negative numbers, got {value!r}")
+        if not math.isfinite(part):
+            raise ValueError(f"llm price for {model!r} must be finite, got {value!r}")
+        out.append(float(part) / 1_000_000)
+    return out[0], out[1]
+
+
+def set_prices(prices: Mapping[str, Any] | None) -> None:
+    """Replace the price table: model (or ``"provider/model"``) -> USD per **million** tokens.
+
+    >>> set_prices({"gpt-4o-mini": {"input": 0.15, "output": 0.60},
+    ...             "anthropic/claude-3-5-haiku": (0.80, 4.00)})
+    >>> set_prices(None)  # no prices: cost is only recorded when passed explicitly
+    """
+    if prices is None:
+        table: dict[str, tuple[float, float]] = {}
+    elif not isinstance(prices, Mapping):
+        raise ValueError(f"llm_prices must be a mapping of model to prices, got {prices!r}")
+    else:
+        table = {}
+        for model, value in prices.items():
+            if not isinstance(model, str) or not model:
+                raise ValueError(f"llm_prices keys must be model names, got {model!r}")
+            table[model] = _price_pair(model, value)
+    with _prices_lock:
+        _prices.clear()
+        _prices.update(table)
+
+
+def cost_for(provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """Cost in USD from the price table, or None when the model has no price."""
+    price = _prices.get(f"{provider}/{model}") or _prices.get(model)
+    if price is None:
+        return None
+    return input_tokens * price[0] + output_tokens * price[1]
+
+
+def _check_tokens(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return value
+
+
+def _record(
+    span: trace.Span,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost_usd: float | None,
+) -> float | None:
+    _TOKENS.inc((provider, model, "input"), input_tokens)
+    _TOKENS.inc((provider, model, "output"), output_tokens)
+    if cost_usd is None:
+        cost_usd = cost_for(provider, model, input_tokens, output_tokens)
+    if cost_usd is not None:
+        _COST.inc((provider, model), cost_usd)
+    if span.is_recording():
+        span.set_attribute(c.ATTR_GEN_AI_SYSTEM, provider)
+        span.set_attribute(c.ATTR_GEN_AI_REQUEST_MODEL, model)
+        span.set_attribute(c.ATTR_GEN_AI_INPUT_TOKENS, input_tokens)
+        span.set_attribute(c.ATTR_GEN_AI_OUTPUT_TOKENS, output_tokens)
+    return cost_usd
+
+
+def record_llm_usage(
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    cost_usd: float | None = None,
+) -> float | None:
+    """Count one LLM call's tokens (and cost) and tag the current span with GenAI attributes.
+
+    Returns the cost recorded: ``cost_usd`` when given, else the price-table cost, else None.
+
+    >>> record_llm_usage("openai", "gpt-4o-mini", input_tokens=120, output_tokens=30)
+    """
+    for what, value in (("provider", provider), ("model", model)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    _check_tokens("input_tokens", input_tokens)
+    _check_tokens("output_tokens", output_tokens)
+    if cost_usd is not None and (
+        isinstance(cost_usd, bool)
+        or not isinstance(cost_usd, int | float)
+        or cost_usd < 0
+        or not math.isfinite(cost_usd)
+    ):
+        raise ValueError(f"cost_usd must be a non-negative number or None, got {cost_usd!r}")
+    return _record(
+        trace.get_current_span(),
+        provider.lower(),
+        model,
+        input_tokens,
+        output_tokens,
+        None if cost_usd is None else float(cost_usd),
+    )
+
+
+# Automatic extraction.
+
+_PLAIN: Final = frozenset({str, bytes, int, float, bool, list, tuple, set, type(None)})
+_seen: OrderedDict[int, object] = OrderedDict()
+_seen_lock = threading.Lock()
+_SEEN_MAX: Final = 4096
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def usage_of(result: Any) -> tuple[Any, int, int] | None:
+    """(usage object, input tokens, output tokens) of an OpenAI/LiteLLM-style result, or None."""
+    if type(result) in _PLAIN:
+        return None
+    usage = _get(result, "usage")
+    if usage is None or type(usage) in _PLAIN:
+        return None
+    inp = _int(_get(usage, "prompt_tokens"))
+    if inp is None:
+        inp = _int(_get(usage, "input_tokens"))
+    out = _int(_get(usage, "completion_tokens"))
+    if out is None:
+        out = _int(_get(usage, "output_tokens"))
+    if inp is None and out is None:
+        return None
+    return usage, inp or 0, out or 0
+
+
+def _first_str(*values: Any) -> str | None:
+    for v in values:
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def provider_and_model(result: Any, source: Any = None) -> tuple[str, str]:
+    """Best guess of (provider, model) from the result and the object that produced it."""
+    model = _first_str(_get(result, "model"), getattr(source, "model", None)) or UNKNOWN
+    hidden = _get(result, "_hidden_params")
+    provider = _first_str(
+        _get(result, "provider"),
+        hidden.get("custom_llm_provider") if isinstance(hidden, Mapping) else None,
+        getattr(source, "provider", None),
+    )
+    if "/" in model:
+        prefix, _, rest = model.partition("/")
+        provider = provider or prefix
+        model = rest or model
+    if provider is None:
+        lowered = model.lower()
+        provider = next((p for pre, p in _PROVIDER_BY_PREFIX if lowered.startswith(pre)), UNKNOWN)
+    return provider.lower(), model
+
+
+def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
+    """Record the usage a call's result carries, once per usage object however often it is
+    passed up the workflow (a Sequential returns its last step's result unchanged)."""
+    found = usage_of(result)
+    if found is None:
+        return
+    usage, inp, out = found
+    key = id(usage)
+    with _seen_lock:
+        if key in _seen and _seen[key] is usage:
+            return
+        # Holding the object keeps its id from being reused while it is remembered.
+        _seen[key] = usage
+        if len(_seen) > _SEEN_MAX:
+            _seen.popitem(last=False)
+    provider, model = provider_and_model(result, source)
+    cost = _get(usage, "cost") if _get(usage, "cost") is not None else _get(result, "cost_usd")
+    cost_usd = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+    _record(span, provider, model, inp, out, cost_usd)
