@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from .. import contract as c
 from . import rules as _rules
@@ -252,15 +252,12 @@ def stat(
     height: int = 5,
     thresholds: JSON | None = None,
     decimals: int | None = None,
-    mappings: list[JSON] | None = None,
 ) -> Panel:
     defaults: JSON = {"color": {"mode": "thresholds"}}
     if thresholds is not None:
         defaults["thresholds"] = thresholds
     if decimals is not None:
         defaults["decimals"] = decimals
-    if mappings:
-        defaults["mappings"] = mappings
     return Panel(
         "stat",
         title,
@@ -521,9 +518,11 @@ def annotation_list() -> list[JSON]:
         "name": "Annotations & Alerts",
         "type": "dashboard",
     }
-    # tta_build_info is always 1, so a deployment shows as a label set that exists now and did
-    # not a moment ago (``unless ... offset``), not as a change of value.
-    new_build = sel(c.BUILD_INFO)
+    # tta_build_info is always 1, so a deployment shows as a build (version and commit) that
+    # runs now and did not a moment ago (``unless ... offset``), not as a change of value.
+    # Aggregating first keeps restarts and new replicas of a running build out.
+    build = "service_name, environment, version, commit"
+    running = sel(c.BUILD_INFO)
     return [
         built_in,
         {
@@ -533,10 +532,11 @@ def annotation_list() -> list[JSON]:
             "hide": False,
             "iconColor": "rgba(255, 152, 48, 1)",
             "expr": (
-                f"count by (service_name, environment, version, commit) (\n  {new_build}\n"
-                f"  unless {new_build} offset $__rate_interval\n)"
+                f"{by(build, running, 'count')}\nunless\n"
+                f"{by(build, f'{running} offset $__rate_interval', 'count')}"
             ),
-            "step": "$__rate_interval",
+            # $__rate_interval follows the step, so the offset window always spans one step.
+            "step": "60s",
             "titleFormat": "Deployed {{service_name}} {{version}}",
             "textFormat": "{{environment}}, commit {{commit}}",
             "tagKeys": "service_name,environment,version",
@@ -712,7 +712,7 @@ def executive() -> Dashboard:
                 stack=True,
             ),
             timeseries(
-                "Workflow success rate",
+                "Workflow success rate by workflow",
                 "Share of workflow runs that succeeded, by workflow.",
                 "percentunit",
                 target(
@@ -892,7 +892,7 @@ def platform_health() -> Dashboard:
                 ),
             ),
             timeseries(
-                "Calls in flight",
+                "Calls in flight by primitive",
                 "Observed calls running, by primitive.",
                 "short",
                 target(by("primitive_name", sel(c.PRIMITIVE_IN_FLIGHT)), "{{primitive_name}}"),
@@ -1126,7 +1126,7 @@ def developer() -> Dashboard:
 def sre() -> Dashboard:
     requests = sel(c.SLO_REQUESTS, _SLO)
     errors = sel(c.SLO_ERRORS, _SLO)
-    burn_alerts = f'alertname="{_rules.SLO_BURN_ALERT}", {_SCOPE}, {_SLO}'
+    burn_alert = _is("alertname", _rules.SLO_BURN_ALERT)
     objective = by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max")
     return Dashboard(
         "sre",
@@ -1224,7 +1224,7 @@ def sre() -> Dashboard:
                 target(
                     by(
                         "slo, severity, long_window, short_window, service_name, environment",
-                        f'ALERTS{{alertstate="firing", {burn_alerts}}}',
+                        _alerts(_is("alertstate", "firing"), burn_alert, _SLO),
                         agg="max",
                     ),
                     "alerts",
@@ -1237,7 +1237,7 @@ def sre() -> Dashboard:
                 "SLO burn-rate alerts pending or firing, by SLO, long window and state.",
                 "short",
                 target(
-                    by("slo, long_window, alertstate", f"ALERTS{{{burn_alerts}}}", agg="count"),
+                    by("slo, long_window, alertstate", _alerts(burn_alert, _SLO), agg="count"),
                     "{{slo}} {{long_window}} {{alertstate}}",
                 ),
                 bars=True,
@@ -1351,9 +1351,21 @@ def capacity_planning() -> Dashboard:
     )
 
 
+SEVERITY_COLORS = {"critical": "red", "warning": "orange", "info": "blue"}
+
+
+def _alerts(*matchers: str) -> str:
+    """``ALERTS`` of the selected environment and service (alerts that carry those labels)."""
+    return _selector("ALERTS", [*matchers, _SCOPE])
+
+
+def _is(label: str, value: str) -> str:
+    return f'{label}="{value}"'
+
+
 def alerts() -> Dashboard:
-    firing = f'ALERTS{{alertstate="firing", {_SCOPE}}}'
-    pending = f'ALERTS{{alertstate="pending", {_SCOPE}}}'
+    firing = _alerts(_is("alertstate", "firing"))
+    pending = _alerts(_is("alertstate", "pending"))
     alert_key = "alertname, severity"
     runbook_link = {
         "matcher": {"id": "byName", "options": "alertname"},
@@ -1373,11 +1385,9 @@ def alerts() -> Dashboard:
     # ALERTS_FOR_STATE holds when each alert became active; it has every label of its ALERTS
     # series but alertstate, hence the join ignoring it.
     active_for = (
-        f"(time() - ALERTS_FOR_STATE{{{_SCOPE}}})\n"
-        f"* ignoring (alertstate) group_left (alertstate)\nALERTS{{{_SCOPE}}}"
+        f"(time() - {_selector('ALERTS_FOR_STATE', [_SCOPE])})\n"
+        f"* ignoring (alertstate) group_left (alertstate)\n{_alerts()}"
     )
-    severities = (("critical", "red"), ("warning", "orange"), ("info", "blue"))
-    sev = "severity"
     return Dashboard(
         "alerts",
         "TTA.dev / Alerts",
@@ -1385,19 +1395,19 @@ def alerts() -> Dashboard:
         [
             *(
                 stat(
-                    f"{state.capitalize()}: {severity}",
-                    f"Alerts of severity {severity} {state} now.",
+                    f"{state.capitalize()}: {sev}",
+                    f"Alerts of severity {sev} {state} now.",
                     "short",
                     target(
                         or_zero(
-                            f'count(ALERTS{{alertstate="{state}", {sev}="{severity}", {_SCOPE}}})'
+                            f"count({_alerts(_is('alertstate', state), _is('severity', sev))})"
                         ),
-                        severity,
+                        sev,
                     ),
-                    thresholds=_thresholds((None, "green"), (1, color)),
+                    thresholds=_thresholds((None, "green"), (1, SEVERITY_COLORS[sev])),
                 )
                 for state in ("firing", "pending")
-                for severity, color in severities
+                for sev in get_args(_rules.Severity)
             ),
             table(
                 "Active alerts",

@@ -1,0 +1,270 @@
+"""Every command from a built wheel installed in a fresh virtual environment.
+
+The venv reuses this interpreter's site-packages for the dependencies (no download), but the
+package itself comes from the wheel: the test checks that ``tta_observability`` imports from the
+venv and that the assets are the wheel's ``_assets``, not the source tree's folders.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Venv:
+    path: Path
+    work: Path
+    wheel: Path
+
+    @property
+    def python(self) -> str:
+        return str(self.path / "bin" / "python")
+
+    @property
+    def cli(self) -> str:
+        return str(self.path / "bin" / "tta-observability")
+
+    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        # Another folder than the repository, so that nothing imports from the source tree.
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+        return subprocess.run(
+            [self.cli, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.work,
+            env=env,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
+    base = tmp_path_factory.mktemp("wheel")
+    dist = base / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    (wheel,) = dist.glob("tta_observability-*.whl")
+    path = base / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(path)], check=True)
+    install = subprocess.run(
+        [str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr
+    work = base / "work"
+    work.mkdir()
+    yield Venv(path, work, wheel)
+
+
+def test_package_and_assets_come_from_the_wheel(venv: Venv) -> None:
+    code = (
+        "import tta_observability, tta_observability.assets as a;"
+        "print(tta_observability.__file__); print(a.asset_dir('rules'))"
+    )
+    result = subprocess.run(
+        [venv.python, "-c", code], capture_output=True, text=True, cwd=venv.work, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    module, rules = result.stdout.splitlines()
+    assert module.startswith(str(venv.path))
+    assert rules.startswith(str(venv.path))
+    assert rules.endswith("tta_observability/_assets/rules")
+
+
+def test_help_on_every_command(venv: Venv) -> None:
+    commands = [
+        [],
+        ["export"],
+        ["export", "kubernetes"],
+        ["doctor"],
+        ["ci", "run"],
+        ["ci", "mark-deploy"],
+        ["slo", "list"],
+        ["slo", "validate"],
+        ["stack", "up"],
+    ]
+    for command in commands:
+        result = venv.run(*command, "--help")
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout.startswith("usage: tta-observability"), command
+    module = subprocess.run(
+        [venv.python, "-m", "tta_observability", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=venv.work,
+        check=False,
+    )
+    assert module.stdout.startswith("tta-observability ")
+
+
+def test_export_all_matches_the_source_folders(venv: Venv) -> None:
+    dest = venv.work / "assets"
+    result = venv.run("export", "all", str(dest))
+    assert result.returncode == 0, result.stderr
+    # Exactly what the wheel ships (the source folders may be regenerated meanwhile).
+    with zipfile.ZipFile(venv.wheel) as whl:
+        prefix = "tta_observability/_assets/"
+        shipped = {
+            name[len(prefix) :]: whl.read(name)
+            for name in whl.namelist()
+            if name.startswith(prefix) and not name.endswith("/")
+        }
+    copied = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    assert copied == {k: v for k, v in shipped.items() if not k.endswith(".gitkeep")}
+    for kind in ("rules", "dashboards", "runbooks", "compose"):
+        assert any(k.startswith(f"{kind}/") for k in copied) or kind == "runbooks", kind
+    assert (dest / "compose" / "docker-compose.yml").is_file()
+    again = venv.run("export", "rules", str(dest / "rules"))
+    assert again.returncode == 0
+    (dest / "rules" / "tta-slo.rules.yml").write_text("changed\n")
+    refused = venv.run("export", "rules", str(dest / "rules"))
+    assert refused.returncode == 1
+    assert "pass --force" in refused.stderr
+
+
+def test_export_kubernetes(venv: Venv) -> None:
+    dest = venv.work / "k8s"
+    result = venv.run("export", "kubernetes", str(dest), "--namespace", "obs")
+    assert result.returncode == 0, result.stderr
+    kinds = []
+    for path in sorted(dest.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            kinds.append(doc["kind"])
+            if doc["kind"] != "Kustomization":
+                assert doc["metadata"]["namespace"] == "obs"
+            if doc["kind"] == "Secret":
+                config = yaml.safe_load(base64.b64decode(doc["data"]["alertmanager.yaml"]))
+                assert config["route"]["receiver"]
+    assert sorted(set(kinds)) == [
+        "ConfigMap",
+        "Kustomization",
+        "PodMonitor",
+        "PrometheusRule",
+        "Secret",
+        "ServiceMonitor",
+    ]
+
+
+def test_slo_commands(venv: Venv) -> None:
+    good = venv.work / "slos.yml"
+    good.write_text("version: 1\nslos:\n  - name: answer\n    objective: 0.999\n")
+    assert venv.run("slo", "validate", str(good)).returncode == 0
+    listed = venv.run("slo", "list", "--file", str(good), "--format", "json")
+    assert json.loads(listed.stdout)[0]["name"] == "answer"
+    bad = venv.work / "bad.yml"
+    bad.write_text("version: 1\nslos:\n  - name: answer\n    objective: 2\n")
+    result = venv.run("slo", "validate", str(bad))
+    assert result.returncode == 1
+    assert f"{bad}:4: " in result.stderr
+
+
+def test_ci_and_doctor_from_the_wheel(venv: Venv, tmp_path: Path) -> None:
+    port = free_port()
+    gateway = f"http://{LOCALHOST}:{port}"
+    proc = ManagedProcess(
+        "pushgateway",
+        [
+            "prometheus-pushgateway",
+            f"--web.listen-address={LOCALHOST}:{port}",
+            "--persistence.file=",
+        ],
+        f"{gateway}/-/ready",
+        tmp_path / "pushgateway.log",
+    )
+    with proc:
+        ran = venv.run(
+            "ci",
+            "run",
+            "--job",
+            "wheel",
+            "--environment",
+            "ci",
+            "--pushgateway",
+            gateway,
+            "--",
+            sys.executable,
+            "-c",
+            "print('hello')",
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == "hello\n"
+        deployed = venv.run("ci", "mark-deploy", "--version", "9.9.9", "--pushgateway", gateway)
+        assert deployed.returncode == 0, deployed.stderr
+        with urllib.request.urlopen(f"{gateway}/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        assert (
+            'tta_ci_step_runs_total{environment="ci",instance="",job="wheel",status="success"} 1'
+            in text
+        )
+        assert 'version="9.9.9"' in text
+        doctor = venv.run(
+            "doctor",
+            "--timeout",
+            "1",
+            "--pushgateway",
+            gateway,
+            "--app",
+            f"http://{LOCALHOST}:{free_port()}/metrics",
+            "--skip",
+            "prometheus",
+            "--skip",
+            "alertmanager",
+            "--skip",
+            "jaeger",
+        )
+    assert doctor.returncode == 1
+    assert "PASS  pushgateway: Pushgateway answers" in doctor.stdout
+    assert "FAIL  app: metrics endpoint answers" in doctor.stdout
+    start = time.monotonic()
+    down = venv.run(
+        "ci",
+        "run",
+        "--job",
+        "wheel",
+        "--pushgateway",
+        gateway,
+        "--timeout",
+        "1",
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit(4)",
+    )
+    assert down.returncode == 4
+    assert "metrics not recorded" in down.stderr
+    assert time.monotonic() - start < 20
+
+
+def test_demo_from_the_wheel(venv: Venv) -> None:
+    result = venv.run("demo", "--help")
+    if "is not available in this installation" in result.stderr:
+        pytest.fail("tta_observability.demo is missing from the wheel: " + result.stderr)
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout

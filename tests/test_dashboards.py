@@ -1,0 +1,436 @@
+"""Static checks of the Grafana dashboard suite and its provisioning.
+
+The committed JSON must equal the generator's output, validate against the JSON Schema generated
+from Grafana's own types, follow the suite's conventions, query only series that something
+produces, filter every query by the template variables, and parse as PromQL (checked by the
+real ``promtool``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from tta_observability import contract as c
+from tta_observability.mixin import dashboards as d
+from tta_observability.mixin import rules
+
+ROOT = Path(__file__).resolve().parents[1]
+DASHBOARDS = ROOT / "dashboards"
+SCHEMA = ROOT / "tools" / "grafana-schema" / "dashboard.schema.json"
+PROVISIONING = ROOT / "compose" / "grafana" / "provisioning"
+
+EXPECTED_UIDS = {
+    "executive.json": "tta-executive",
+    "platform-health.json": "tta-platform-health",
+    "developer.json": "tta-developer",
+    "sre.json": "tta-sre",
+    "capacity-planning.json": "tta-capacity-planning",
+    "alerts.json": "tta-alerts",
+}
+#: Template variable -> the label it filters.
+FILTERS = {
+    "environment": "environment",
+    "service_name": "service_name",
+    "primitive": "primitive_name",
+}
+#: What Grafana would substitute, for parsing: any window, any value.
+EXPANSIONS = {"__rate_interval": "1m", "__range": "1h", "__interval": "15s"}
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DASHBOARDS / name).read_text(encoding="utf-8"))
+    return data
+
+
+ALL = {name: load(name) for name in sorted(EXPECTED_UIDS)}
+
+
+def expand(expr: str, values: dict[str, str] | None = None) -> str:
+    """Template variables replaced the way Grafana does, with ``.*`` for every custom one."""
+    subst = {**EXPANSIONS, **(values or {})}
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        return subst.get(name, ".*")
+
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", one, expr)
+
+
+def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for p in dashboard["panels"]:
+        yield p
+        yield from p.get("panels", [])
+
+
+def queries(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(where, PromQL) for every panel target, annotation and variable query."""
+    for p in panels(dashboard):
+        for t in p.get("targets", []):
+            yield f"{dashboard['uid']} / {p['title']} / {t['refId']}", t["expr"]
+    for a in dashboard["annotations"]["list"]:
+        if "expr" in a:
+            yield f"{dashboard['uid']} / annotation {a['name']}", a["expr"]
+    for v in dashboard["templating"]["list"]:
+        if v["type"] == "query":
+            m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", v["definition"])
+            assert m, f"{dashboard['uid']}: variable {v['name']} is not label_values(): {v}"
+            yield f"{dashboard['uid']} / variable {v['name']}", m.group(1)
+
+
+def all_queries() -> list[tuple[str, str]]:
+    return [q for dash in ALL.values() for q in queries(dash)]
+
+
+# Generation and schema ------------------------------------------------------------------------
+
+
+def test_committed_json_is_the_generator_output() -> None:
+    assert sorted(p.name for p in DASHBOARDS.glob("*.json")) == sorted(EXPECTED_UIDS)
+    assert d.stale(DASHBOARDS) == [], (
+        "dashboards/ differs from src/tta_observability/mixin/dashboards.py; "
+        "run: python -m tta_observability.mixin.dashboards"
+    )
+
+
+def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
+    d.write(tmp_path)
+    assert d.main(["--out", str(tmp_path), "--check"]) == 0
+    (tmp_path / "sre.json").write_text("{}\n")
+    assert d.stale(tmp_path) == ["sre.json"]
+    assert d.main(["--out", str(tmp_path), "--check"]) == 1
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
+def test_validates_against_grafana_schema(name: str) -> None:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    errors = sorted(
+        jsonschema.Draft7Validator(schema).iter_errors(ALL[name]), key=lambda e: list(e.path)
+    )
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+def test_schema_rejects_a_broken_dashboard() -> None:
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    broken = json.loads(json.dumps(ALL["sre.json"]))
+    broken["panels"][0]["gridPos"] = {"x": "left"}
+    broken["templating"]["list"][0]["type"] = "not-a-type"
+    assert len(list(validator.iter_errors(broken))) >= 2
+
+
+# Conventions ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
+def test_suite_conventions(name: str) -> None:
+    dash = ALL[name]
+    assert dash["uid"] == EXPECTED_UIDS[name]
+    assert d.TAG in dash["tags"]
+    assert dash["title"].startswith("TTA.dev / ")
+    assert dash["description"]
+    [link] = dash["links"]
+    assert link["type"] == "dashboards"
+    assert link["tags"] == [d.TAG]
+    assert link["includeVars"] is True
+    assert link["keepTime"] is True
+    assert "${DS_" not in json.dumps(dash), "${DS_...} only resolves in Grafana's import dialog"
+    ids = [p["id"] for p in panels(dash)]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    titles = [p["title"] for p in panels(dash)]
+    assert len(titles) == len(set(titles)), "panel titles must be unique within a dashboard"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
+def test_template_variables(name: str) -> None:
+    by_name = {v["name"]: v for v in ALL[name]["templating"]["list"]}
+    ds = by_name["datasource"]
+    assert ds["type"] == "datasource"
+    assert ds["query"] == "prometheus"
+    for var in FILTERS:
+        v = by_name[var]
+        assert v["type"] == "query", var
+        assert v["multi"] is True, var
+        assert v["includeAll"] is True, var
+        # All must match series whatever values exist, without a huge alternation.
+        assert v["allValue"] == ".*", var
+        assert v["datasource"] == d.DS, var
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
+def test_every_panel_uses_the_datasource_variable_and_has_unit_and_description(name: str) -> None:
+    checked = 0
+    for p in panels(ALL[name]):
+        if p["type"] == "row":
+            continue
+        where = f"{name} / {p['title']}"
+        assert p["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
+        assert p["targets"], where
+        for t in p["targets"]:
+            assert t["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
+        assert p["fieldConfig"]["defaults"]["unit"], where
+        assert len(p["description"]) > 10, where
+        checked += 1
+    assert checked >= 6
+
+
+def test_latency_panels_show_exemplars_and_developer_has_a_heatmap() -> None:
+    latency = [
+        (p, t)
+        for dash in ALL.values()
+        for p in panels(dash)
+        for t in p.get("targets", [])
+        if "_duration_seconds_bucket" in t["expr"] and p["type"] in ("timeseries", "heatmap")
+    ]
+    assert len(latency) >= 5
+    for p, t in latency:
+        assert t.get("exemplar") is True, p["title"]
+    [heat] = [p for p in panels(ALL["developer.json"]) if p["type"] == "heatmap"]
+    [target] = heat["targets"]
+    assert target["format"] == "heatmap"
+    assert target["exemplar"] is True
+    assert "tta_primitive_duration_seconds_bucket" in target["expr"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
+def test_deployment_annotations(name: str) -> None:
+    notes = {a["name"]: a for a in ALL[name]["annotations"]["list"]}
+    deploy = notes["Deployments"]
+    assert deploy["datasource"] == d.DS
+    assert c.BUILD_INFO.name in deploy["expr"]
+    assert "offset $__rate_interval" in deploy["expr"]
+    assert c.DEPLOYMENT.name in notes["CI deployments"]["expr"]
+
+
+def test_short_windows_use_rate_interval() -> None:
+    """Windows under an hour follow $__rate_interval; longer ones (1d, 6h, 7d) are deliberate."""
+    for where, expr in all_queries():
+        for window in re.findall(r"\[([^\]:]+)\]", expr):
+            if window.startswith("$"):
+                assert window in ("$__rate_interval", "$__range"), (where, window)
+            else:
+                assert re.fullmatch(r"\d+[hdw]", window), (where, window)
+
+
+def test_alert_runbook_links_point_at_the_rules_runbooks() -> None:
+    links = [
+        link
+        for p in panels(ALL["alerts.json"])
+        for o in p["fieldConfig"]["overrides"]
+        for prop in o["properties"]
+        if prop["id"] == "links"
+        for link in prop["value"]
+    ]
+    assert [link["url"] for link in links] == ["${runbook_base_url}${__value.text}.md"]
+    by_name = {v["name"]: v for v in ALL["alerts.json"]["templating"]["list"]}
+    base = by_name["runbook_base_url"]["query"]
+    for alert in rules.alerts():
+        assert base + alert.name + ".md" == alert.runbook_url
+
+
+# Metric names and filters ---------------------------------------------------------------------
+
+
+def recorded_labels() -> dict[str, set[str]]:
+    """Recorded name -> labels of its series, from the rule's outermost aggregation."""
+    exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
+    out: dict[str, set[str]] = {}
+
+    def labels(name: str) -> set[str]:
+        if name not in out:
+            expr = exprs[name]
+            m = re.search(r"\bby \(([^)]*)\)", expr)
+            if m:
+                out[name] = {x.strip() for x in m.group(1).split(",")} - {"le"}
+            else:  # a ratio of recorded series keeps their labels
+                [first] = [n for n in rules.metric_names(expr) if n in exprs][:1]
+                out[name] = labels(first)
+        return out[name]
+
+    for name in exprs:
+        labels(name)
+    return out
+
+
+def labels_of(series: str, recorded: dict[str, set[str]]) -> set[str]:
+    if series in recorded:
+        return recorded[series]
+    for metric in c.METRICS:
+        if series in metric.series_names:
+            if metric.group == "ci":  # pushed with job and environment, no service_name
+                return {"environment", *metric.labels}
+            return set(metric.all_labels)
+    return set()  # series from Prometheus or prometheus-client: no TTA labels
+
+
+def selectors(expr: str, name: str) -> list[str]:
+    """The ``{...}`` matcher text of every occurrence of series ``name`` ('' when bare)."""
+    pattern = rf'(?<![\w:"]){re.escape(name)}(?![\w:])\s*(\{{[^}}]*\}})?'
+    return [m.group(1) or "" for m in re.finditer(pattern, expr)]
+
+
+def test_every_metric_name_is_emitted_or_recorded() -> None:
+    known = c.known_series() | set(rules.recorded_names())
+    used: set[str] = set()
+    for where, expr in all_queries():
+        names = rules.metric_names(expand(expr))
+        assert names, f"{where}: no metric in {expr!r}"
+        assert names <= known, f"{where}: unknown series {sorted(names - known)}"
+        used |= names
+    # The suite covers the whole contract: every library series is on some panel.
+    # (_count duplicates the executions counters, _sum only makes sense with it.)
+    library = {s for m in c.METRICS for s in m.series_names if not s.endswith(("_sum", "_count"))}
+    assert sorted(library - used) == []
+
+
+def test_metric_name_check_catches_an_unknown_name() -> None:
+    known = c.known_series() | set(rules.recorded_names())
+    expr = 'sum(rate(tta_primitive_executions_totl{service_name=~"$service_name"}[5m]))'
+    assert rules.metric_names(expand(expr)) - known == {"tta_primitive_executions_totl"}
+
+
+def test_every_query_filters_on_the_template_variables() -> None:
+    recorded = recorded_labels()
+    checked = 0
+    for where, expr in all_queries():
+        for name in rules.metric_names(expand(expr)):
+            wanted = {var for var, label in FILTERS.items() if label in labels_of(name, recorded)}
+            if where.endswith(("variable environment", "variable service_name")):
+                # A variable is not filtered by itself or by those that come after it.
+                wanted &= {"environment"} if where.endswith("service_name") else set()
+            if where.endswith("variable primitive"):
+                wanted.discard("primitive")
+            for matchers in selectors(expr, name):
+                for var in wanted:
+                    label = FILTERS[var]
+                    assert f'{label}=~"${var}"' in matchers, (
+                        f"{where}: {name}{matchers} lacks {var}"
+                    )
+                checked += 1
+    assert checked > 100
+
+
+def test_filter_check_catches_a_missing_filter() -> None:
+    expr = 'rate(tta_timeouts_total{environment=~"$environment"}[$__rate_interval])'
+    [matchers] = selectors(expr, "tta_timeouts_total")
+    assert 'service_name=~"$service_name"' not in matchers
+    assert selectors("tta_timeouts_total + 1", "tta_timeouts_total") == [""]
+
+
+def test_recorded_labels_follow_the_rules() -> None:
+    recorded = recorded_labels()
+    assert recorded[rules.PRIMITIVE_EXECUTIONS_RATE5M] >= {"service_name", "primitive_name"}
+    assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == {"service_name", "environment", "slo"}
+    assert recorded[d.SERVICE_CALL_RATE] == set(d.SERVICE)
+    assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == set(d.SLO_KEY)
+
+
+# PromQL parses (promtool) ---------------------------------------------------------------------
+
+
+def promtool_check(exprs: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool not found (apt-get install prometheus)")
+    groups = [
+        {"name": where, "rules": [{"record": f"dashboard:check_{i}", "expr": expr}]}
+        for i, (where, expr) in enumerate(exprs.items())
+    ]
+    path = tmp_path / "dashboards.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": groups}, width=1_000_000))
+    return subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_every_promql_expression_parses(tmp_path: Path) -> None:
+    exprs = {where: expand(expr) for where, expr in all_queries()}
+    exprs.update(provisioned_trace_queries())
+    assert len(exprs) > 100
+    result = promtool_check(exprs, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(exprs)} rules found" in result.stdout
+
+
+def test_promtool_check_catches_a_parse_error(tmp_path: Path) -> None:
+    result = promtool_check({"bad": "sum(rate(tta_timeouts_total[1m])"}, tmp_path)
+    assert result.returncode == 1
+    assert "bad" in result.stdout + result.stderr
+
+
+def test_docs_describe_every_dashboard_and_panel() -> None:
+    doc = " ".join((ROOT / "docs" / "dashboards.md").read_text(encoding="utf-8").split())
+    for dash in ALL.values():
+        assert f"`{dash['uid']}`" in doc
+        assert dash["title"] in doc
+        for p in panels(dash):
+            if p["type"] != "row":
+                assert f"*{p['title']}*" in doc, f"docs/dashboards.md lacks {p['title']!r}"
+
+
+# Provisioning ---------------------------------------------------------------------------------
+
+
+def provisioned_datasources() -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for path in sorted((PROVISIONING / "datasources").glob("*.yml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert doc["apiVersion"] == 1
+        for ds in doc["datasources"]:
+            out[ds["uid"]] = ds
+    return out
+
+
+def provisioned_trace_queries() -> dict[str, str]:
+    jaeger = provisioned_datasources()["jaeger"]
+    return {
+        f"jaeger tracesToMetrics / {q['name']}": expand(
+            q["query"], {"__tags": 'service_name="svc", primitive_name="p"'}
+        )
+        for q in jaeger["jsonData"]["tracesToMetrics"]["queries"]
+    }
+
+
+def test_datasources_link_exemplars_and_traces() -> None:
+    sources = provisioned_datasources()
+    prom, jaeger = sources["prometheus"], sources["jaeger"]
+    assert prom["type"] == "prometheus"
+    assert prom["url"] == "http://prometheus:9090"
+    assert prom["isDefault"] is True
+    assert prom["jsonData"]["exemplarTraceIdDestinations"] == [
+        {"name": "trace_id", "datasourceUid": "jaeger"}
+    ]
+    assert jaeger["type"] == "jaeger"
+    assert jaeger["url"] == "http://jaeger:16686"
+    to_metrics = jaeger["jsonData"]["tracesToMetrics"]
+    assert to_metrics["datasourceUid"] == "prometheus"
+    assert {t["value"] for t in to_metrics["tags"]} == {"service_name", "primitive_name"}
+    known = c.known_series()
+    for where, expr in provisioned_trace_queries().items():
+        assert rules.metric_names(expr) <= known, where
+        assert 'service_name="svc"' in expr, where
+    # The dashboards' datasource variable defaults to the provisioned uid.
+    for dash in ALL.values():
+        [var] = [v for v in dash["templating"]["list"] if v["name"] == "datasource"]
+        assert var["current"]["value"] in sources
+
+
+def test_dashboard_provider_loads_the_suite_into_its_folder() -> None:
+    [path] = sorted((PROVISIONING / "dashboards").glob("*.yml"))
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    [provider] = doc["providers"]
+    assert provider["type"] == "file"
+    assert provider["folder"] == "TTA.dev"
+    assert provider["options"]["path"] == "/var/lib/grafana/dashboards/tta"
+    compose = yaml.safe_load((ROOT / "compose" / "docker-compose.yml").read_text())
+    volumes = compose["services"]["grafana"]["volumes"]
+    assert "../dashboards:/var/lib/grafana/dashboards/tta:ro" in volumes
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in volumes

@@ -1,0 +1,474 @@
+"""Live smoke test of the dashboard suite against a real Prometheus.
+
+An instrumented workload (a subprocess: setup() is process-wide) runs every kind of primitive, a
+workflow with an SLO, LLM calls and CI pushes to a real Pushgateway. A real Prometheus scrapes
+them every second with the shipped rules loaded. Then every panel target, annotation and
+variable query is expanded the way Grafana would and sent to Prometheus: every query must
+succeed, and every panel the workload fills must return data, both for "All" and for the
+workload's own environment and service selected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tta_observability import contract as c
+from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+
+from .test_dashboards import ALL, EXPANSIONS, ROOT, expand, panels
+
+pytestmark = pytest.mark.slow
+
+SERVICE = "dash-smoke"
+ENVIRONMENT = "smoke"
+SLO_NAME = "checkout"
+CI_JOB = "ci-lint"
+VERSION = "1.2.3"
+COMMIT = "abc1234"
+MAX_LABEL_VALUES = 30
+
+#: Targets (dashboard uid, panel title, refId) the workload cannot fill, with the reason.
+#: Every other target must return data.
+MAY_BE_EMPTY = {
+    ("tta-sre", "Burn alerts firing", "A"): "burn alerts stay pending for 2 minutes first",
+}
+
+#: Values a user would pick in Grafana for the second pass (``.*`` stands for "All").
+SELECTED = {"environment": ENVIRONMENT, "service_name": SERVICE, "slo": SLO_NAME}
+
+
+# The workload (runs in a subprocess) ----------------------------------------------------------
+
+
+def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
+    """Calls every kind of primitive forever; the test stops the process by PID."""
+    import tta_observability as tta
+    from tta_observability import primitives as p
+    from tta_observability.metrics import STORE
+
+    checkout_slo = tta.SLO(SLO_NAME, 0.99, latency_threshold=0.05)
+    tta.setup(
+        SERVICE,
+        environment=ENVIRONMENT,
+        service_version=VERSION,
+        commit=COMMIT,
+        metrics_port=metrics_port,
+        traces_exporter="otlp",
+        otlp_endpoint=otlp_endpoint,
+        otlp_protocol="http/protobuf",
+        max_label_values=MAX_LABEL_VALUES,
+        # Small enough that bursts of spans overflow it, for the dropped-spans panels.
+        max_queue_size=16,
+        slos=[checkout_slo],
+    )
+    # The recovery primitives report through the public recorders; LLM usage has no public
+    # recorder yet, so it goes to the store the way one would (contract label order).
+    count = STORE.counter
+
+    class TimeoutError(Exception):  # TTA.dev raises its own class of this name
+        pass
+
+    class CircuitBreakerError(Exception):
+        pass
+
+    @tta.observed(name="plan")
+    def plan(i: int) -> int:
+        return i
+
+    @tta.observed(name="fan_out", primitive_type="parallel")
+    def fan_out(i: int) -> list[int]:
+        return [plan(i), plan(i + 1)]
+
+    @tta.observed(name="fetch", primitive_type="lambda")
+    def fetch(i: int) -> int:
+        if i % 2:
+            raise ConnectionError("flaky")
+        return i
+
+    @tta.observed(name="retry_fetch", primitive_type="retry")
+    def retry_fetch(i: int) -> int:
+        for attempt in (i, i + 1):
+            try:
+                value = fetch(attempt)
+            except ConnectionError:
+                p.record_retry_attempt("retry_fetch", success=False)
+                continue
+            p.record_retry_attempt("retry_fetch", success=True)
+            return value
+        raise AssertionError("unreachable")
+
+    @tta.observed(name="cached_answer", primitive_type="cache")
+    def cached_answer(i: int) -> int:
+        p.record_cache("cached_answer", hit=bool(i % 3))
+        return llm(i) if i % 3 == 0 else i
+
+    @tta.observed(name="llm", primitive_type="llm")
+    def llm(i: int) -> int:
+        count(c.LLM_TOKENS).inc(("openai", "gpt-4o-mini", "input"), 120)
+        count(c.LLM_TOKENS).inc(("openai", "gpt-4o-mini", "output"), 40)
+        count(c.LLM_COST).inc(("openai", "gpt-4o-mini"), 0.0002)
+        return i
+
+    @tta.observed(name="route", primitive_type="router")
+    def route(i: int) -> int:
+        p.record_route("route", "fast" if i % 4 else "slow")
+        return i
+
+    @tta.observed(name="deadline", primitive_type="timeout")
+    def deadline(i: int) -> int:
+        if i % 5 == 0:
+            p.record_timeout("deadline")
+            raise TimeoutError("took too long")
+        return i
+
+    @tta.observed(name="with_fallback", primitive_type="fallback")
+    def with_fallback(i: int) -> int:
+        if i % 2 == 0:
+            p.record_fallback("with_fallback")
+        return i
+
+    @tta.observed(name="breaker", primitive_type="circuit_breaker")
+    def breaker(i: int) -> int:
+        # Cycles closed -> open -> half-open about every 1.5 s, so transitions keep coming.
+        state = ("closed", "open", "half_open")[i % 60 // 20]
+        p.record_circuit_breaker_state("breaker", state)
+        if state == "open":
+            raise CircuitBreakerError("open")
+        return i
+
+    @tta.observed(name="parse")
+    def parse(i: int) -> None:
+        # A new exception class name per call: past the label limit they fold into
+        # __overflow__, which the overflow panel and alert show.
+        raise type(f"ParseError{i}", (Exception,), {})("bad input")
+
+    @tta.observed(name="checkout", primitive_type="sequential", slo=checkout_slo)
+    def checkout(i: int) -> int:
+        fan_out(i)
+        retry_fetch(i)
+        cached_answer(i)
+        route(i)
+        with_fallback(i)
+        for step in (deadline, breaker, parse):
+            with contextlib.suppress(Exception):
+                step(i)
+        if i % 3 == 0:
+            raise ValueError("payment declined")
+        return i
+
+    @tta.observed(name="long_poll")
+    def long_poll() -> None:
+        threading.Event().wait()
+
+    # One call stays in flight, for the concurrency panels.
+    threading.Thread(target=long_poll, daemon=True).start()
+    i = 0
+    while True:
+        i += 1
+        with tta.observe("ingest"):
+            pass
+        with contextlib.suppress(ValueError):
+            checkout(i)
+        time.sleep(0.02)
+
+
+def push_ci_metrics(pushgateway: str) -> None:
+    """What ``tta-observability ci run`` pushes: one CI step and one deployment.
+
+    Written as text exposition: Pushgateway 1.5 rejects prometheus-client's counter families,
+    whose ``_created`` sample it reads as a second, untyped metric.
+    """
+    now = time.time()
+    samples = (
+        (c.CI_STEP_DURATION, "", 42.0),
+        (c.CI_STEP_LAST_SUCCESS, "", now),
+        (c.CI_STEP_RUNS, '{status="success"}', 3.0),
+        (c.DEPLOYMENT, f'{{version="{VERSION}"}}', now),
+    )
+    body = "".join(
+        f"# TYPE {m.name} {m.type}\n{m.name}{labels} {value}\n" for m, labels, value in samples
+    )
+    url = f"http://{pushgateway}/metrics/job/{CI_JOB}/environment/{ENVIRONMENT}"
+    request = urllib.request.Request(url, body.encode(), method="PUT")
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status in (200, 202), resp.status
+
+
+# The stack -------------------------------------------------------------------------------------
+
+
+def prometheus_config(app_port: int, gateway_port: int, prom_port: int) -> str:
+    rule_files = sorted(str(p) for p in (ROOT / "rules").glob("*.yml"))
+    assert rule_files, "no shipped rules in rules/"
+    return json.dumps(
+        {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": rule_files,
+            "scrape_configs": [
+                {
+                    "job_name": "tta-apps",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": [f"{LOCALHOST}:{app_port}"]}],
+                },
+                {
+                    "job_name": "pushgateway",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": [f"{LOCALHOST}:{gateway_port}"]}],
+                },
+                {
+                    "job_name": "prometheus",
+                    "static_configs": [{"targets": [f"{LOCALHOST}:{prom_port}"]}],
+                },
+            ],
+        }
+    )
+
+
+class Stack:
+    def __init__(self, prometheus_url: str) -> None:
+        self.url = prometheus_url
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query; raises with Prometheus' error text when it fails."""
+        body = urllib.parse.urlencode({"query": expr}).encode()
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/v1/query", body, timeout=10) as resp:
+                data = json.load(resp)
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{exc.code}: {exc.read().decode()}\n{expr}") from exc
+        assert data["status"] == "success", data
+        result = data["data"]["result"]
+        # A scalar result (vector(0) folded by Prometheus) counts as one value.
+        return result if isinstance(result, list) else [{"value": result}]
+
+    def exemplars(self, expr: str) -> list[dict[str, Any]]:
+        now = time.time()
+        params = urllib.parse.urlencode({"query": expr, "start": now - 600, "end": now})
+        url = f"{self.url}/api/v1/query_exemplars?{params}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            data = json.load(resp)
+        assert data["status"] == "success", data
+        return [e for series in data["data"] for e in series["exemplars"]]
+
+    def label_values(self, label: str, match: str) -> list[str]:
+        params = urllib.parse.urlencode({"match[]": match})
+        url = f"{self.url}/api/v1/label/{label}/values?{params}"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            values: list[str] = json.load(resp)["data"]
+        return values
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    from .otlp_receiver import HttpReceiver
+
+    workdir = Path(tempfile.mkdtemp(prefix="tta-dash-"))
+    app_port, gateway_port, prom_port = free_port(), free_port(), free_port()
+    started: list[ManagedProcess] = []
+    with HttpReceiver() as receiver:
+        try:
+            gateway = ManagedProcess(
+                "pushgateway",
+                [
+                    "prometheus-pushgateway",
+                    f"--web.listen-address={LOCALHOST}:{gateway_port}",
+                    # Debian's default persists to a file in /var/lib shared by every gateway.
+                    "--persistence.file=",
+                ],
+                f"http://{LOCALHOST}:{gateway_port}/-/ready",
+                workdir / "pushgateway.log",
+            )
+            started.append(gateway)
+            gateway.start()
+            push_ci_metrics(f"{LOCALHOST}:{gateway_port}")
+            app = ManagedProcess(
+                "workload",
+                [
+                    sys.executable,
+                    "-c",
+                    "from tests.test_dashboards_live import run_workload; "
+                    f"run_workload({app_port}, {receiver.endpoint!r})",
+                ],
+                f"http://{LOCALHOST}:{app_port}/metrics",
+                workdir / "workload.log",
+                cwd=ROOT,
+            )
+            started.append(app)
+            app.start()
+            (workdir / "prometheus.yml").write_text(
+                prometheus_config(app_port, gateway_port, prom_port)
+            )
+            prometheus = ManagedProcess(
+                "prometheus",
+                [
+                    "prometheus",
+                    f"--config.file={workdir / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address={LOCALHOST}:{prom_port}",
+                    "--enable-feature=exemplar-storage",
+                ],
+                f"http://{LOCALHOST}:{prom_port}/-/ready",
+                workdir / "prometheus.log",
+            )
+            started.append(prometheus)
+            prometheus.start()
+            yield Stack(f"http://{LOCALHOST}:{prom_port}")
+        finally:
+            for proc in reversed(started):
+                proc.stop()
+
+
+# What to query ---------------------------------------------------------------------------------
+
+
+def panel_targets() -> list[tuple[str, str, str, str]]:
+    """(dashboard uid, panel title, refId, expr) of every panel target."""
+    return [
+        (dash["uid"], p["title"], t["refId"], t["expr"])
+        for dash in ALL.values()
+        for p in panels(dash)
+        for t in p.get("targets", [])
+    ]
+
+
+def annotation_exprs() -> list[tuple[str, str]]:
+    return [
+        (f"{dash['uid']} / {a['name']}", a["expr"])
+        for dash in ALL.values()
+        for a in dash["annotations"]["list"]
+        if "expr" in a
+    ]
+
+
+def wait_for_nothing_missing(missing: Callable[[], Any], timeout: float, what: str) -> None:
+    """Poll ``missing()`` until it returns something empty."""
+    deadline = time.monotonic() + timeout
+    left = missing()
+    while left:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}: {left}")
+        time.sleep(0.5)
+        left = missing()
+
+
+def empty_targets(stack: Stack, values: dict[str, str]) -> list[str]:
+    """Targets that returned nothing though the workload fills them.
+
+    Every query runs, so one that fails raises whether or not its target may be empty.
+    """
+    out = []
+    for uid, title, ref, expr in panel_targets():
+        if not stack.query(expand(expr, values)) and (uid, title, ref) not in MAY_BE_EMPTY:
+            out.append(f"{uid} / {title} / {ref}: {expr}")
+    return out
+
+
+@pytest.fixture(scope="module")
+def filled(stack: Stack) -> Stack:
+    """The stack once every panel has data (so no test below can pass on an empty Prometheus)."""
+    # Prometheus scrapes for the first time about 5 s after it starts; the burn-rate alerts
+    # need a few rule evaluations after that.
+    wait_for_nothing_missing(lambda: empty_targets(stack, {}), 60, "every panel to have data")
+    return stack
+
+
+# Tests ----------------------------------------------------------------------------------------
+
+
+def test_every_panel_query_succeeds_and_fills_its_panel(filled: Stack) -> None:
+    stack = filled
+    assert empty_targets(stack, {}) == []
+    assert empty_targets(stack, SELECTED) == []
+    for where, expr in annotation_exprs():
+        assert stack.query(expand(expr)), where
+        assert stack.query(expand(expr, SELECTED)), where
+
+
+def test_queries_for_another_service_return_nothing(filled: Stack) -> None:
+    """The filters really filter: picking a service that does not exist empties the panels."""
+    stack = filled
+    other = {"environment": ENVIRONMENT, "service_name": "no-such-service"}
+    filtered = [
+        (uid, title, expr)
+        for uid, title, _, expr in panel_targets()
+        if "$service_name" in expr and "or vector(0)" not in expr
+    ]
+    assert len(filtered) > 50
+    for uid, title, expr in filtered:
+        assert stack.query(expand(expr, other)) == [], f"{uid} / {title}: {expr}"
+
+
+def test_template_variables_list_the_workload(filled: Stack) -> None:
+    stack = filled
+    for dash in ALL.values():
+        for var in dash["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            m = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", var["definition"])
+            assert m, var
+            values = stack.label_values(m.group(2), expand(m.group(1)))
+            expected = {
+                "environment": ENVIRONMENT,
+                "service_name": SERVICE,
+                "primitive": "retry_fetch",
+                "slo": SLO_NAME,
+            }[var["name"]]
+            assert expected in values, (dash["uid"], var["name"], values)
+
+
+def test_latency_panels_have_exemplars_that_name_a_trace(filled: Stack) -> None:
+    stack = filled
+    latency = [
+        (dash["uid"], p["title"], t["expr"])
+        for dash in ALL.values()
+        for p in panels(dash)
+        for t in p.get("targets", [])
+        if t.get("exemplar")
+    ]
+    assert len(latency) >= 5
+    for uid, title, expr in latency:
+        wait_for_nothing_missing(
+            lambda e=expr: not stack.exemplars(expand(e)), 30, f"exemplars of {uid} / {title}"
+        )
+        exemplars = stack.exemplars(expand(expr))
+        assert all(re.fullmatch(r"[0-9a-f]{32}", e["labels"]["trace_id"]) for e in exemplars)
+
+
+def test_deployment_annotation_marks_a_new_build_only(filled: Stack) -> None:
+    stack = filled
+    notes = ALL["executive.json"]["annotations"]["list"]
+    [expr] = [a["expr"] for a in notes if a["name"] == "Deployments"]
+    # Once the build has been scraped for a few seconds, a short window sees nothing new ...
+    wait_for_nothing_missing(
+        lambda: stack.query(expand(expr, {"__rate_interval": "3s"})), 30, "a settled build"
+    )
+    # ... while a window reaching back before it started sees the deployment.
+    [deployed] = stack.query(expand(expr, {"__rate_interval": "1h"}))
+    assert deployed["metric"] == {
+        "service_name": SERVICE,
+        "environment": ENVIRONMENT,
+        "version": VERSION,
+        "commit": COMMIT,
+    }
+
+
+def test_expansions_match_what_grafana_substitutes() -> None:
+    # $__rate_interval is at least four scrape intervals in Grafana; 1m covers a 15 s scrape.
+    assert EXPANSIONS["__rate_interval"] == "1m"
+    assert expand('x{a=~"$service_name"}[$__rate_interval]', SELECTED) == (
+        f'x{{a=~"{SERVICE}"}}[1m]'
+    )

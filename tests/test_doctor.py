@@ -1,0 +1,393 @@
+"""`doctor` against the real native stack, dead addresses, and apps that lack exemplars.
+
+Jaeger cannot run on this machine, so its checks run against a small fake that serves the
+documented query API (`/api/services`, `/api/traces` with `start`/`end` in microseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.cli import main
+
+SERVICE = "doctor-app"
+
+APP = textwrap.dedent(
+    """
+    import sys, time
+    import tta_observability as tta
+
+    port, sd_dir = int(sys.argv[1]), sys.argv[2]
+    tta.setup(SERVICE_NAME, metrics_port=port, sd_dir=sd_dir or None, traces_exporter="none")
+
+    @tta.observed(name="plan")
+    def plan(x):
+        return x
+
+    for i in range(5):
+        plan(i)
+    while True:
+        time.sleep(1)
+    """
+).replace("SERVICE_NAME", repr(SERVICE))
+
+
+class FakeJaeger:
+    """Jaeger's query API: known services, and traces as (service, start time in seconds)."""
+
+    def __init__(self) -> None:
+        self.services: list[str] = []
+        self.traces: list[tuple[str, float]] = []
+        self.server = ThreadingHTTPServer((LOCALHOST, 0), self._handler())
+        self.url = f"http://{LOCALHOST}:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(url.query))
+                if url.path == "/api/services":
+                    body: dict[str, Any] = {"data": fake.services, "total": len(fake.services)}
+                elif url.path == "/api/traces":
+                    body = {"data": fake.find(query)}
+                else:
+                    self.send_error(404)
+                    return
+                body.update({"limit": 0, "offset": 0, "errors": None})
+                raw = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def find(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        start, end = int(query["start"]), int(query["end"])
+        found = []
+        for n, (service, at) in enumerate(self.traces):
+            at_us = int(at * 1_000_000)
+            if service == query.get("service") and start <= at_us <= end:
+                trace_id = f"{n + 1:032x}"
+                span = {
+                    "traceID": trace_id,
+                    "spanID": f"{n + 1:016x}",
+                    "operationName": "plan",
+                    "references": [],
+                    "startTime": at_us,
+                    "duration": 1000,
+                    "tags": [],
+                    "logs": [],
+                    "processID": "p1",
+                    "warnings": None,
+                }
+                found.append(
+                    {
+                        "traceID": trace_id,
+                        "spans": [span],
+                        "processes": {"p1": {"serviceName": service, "tags": []}},
+                        "warnings": None,
+                    }
+                )
+        return found[: int(query.get("limit", "20"))]
+
+
+@pytest.fixture
+def jaeger() -> Iterator[FakeJaeger]:
+    fake = FakeJaeger()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+@pytest.fixture
+def start_app(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    started: list[ManagedProcess] = []
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+
+    def start(sd_dir: Path | None = None, env: dict[str, str] | None = None) -> str:
+        import os
+
+        port = free_port()
+        url = f"http://{LOCALHOST}:{port}/metrics"
+        saved = {k: os.environ.get(k) for k in env or {}}
+        os.environ.update(env or {})
+        try:
+            proc = ManagedProcess(
+                "app",
+                [sys.executable, str(script), str(port), str(sd_dir or "")],
+                url,
+                tmp_path / f"app-{port}.log",
+            )
+            started.append(proc)
+            proc.start()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return url
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+def _doctor(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, dict[str, str]]]:
+    code = main(["doctor", "--format", "json", "--timeout", "2", *args])
+    rows = json.loads(capsys.readouterr().out)
+    return code, {f"{r['component']}: {r['name']}": r for r in rows}
+
+
+def _skip(*components: str) -> list[str]:
+    return [arg for component in components for arg in ("--skip", component)]
+
+
+def _dead() -> str:
+    return f"http://{LOCALHOST}:{free_port()}"
+
+
+def _wait_for_target_up(prometheus: str, app: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{prometheus}/api/v1/targets", timeout=5) as resp:
+            targets = json.load(resp)["data"]["activeTargets"]
+        if any(t["scrapeUrl"] == app and t["health"] == "up" for t in targets):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{app} never came up in {prometheus}")
+
+
+def test_passes_against_the_native_stack(
+    tmp_path: Path,
+    start_app: Callable[..., str],
+    jaeger: FakeJaeger,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tta_observability.stack import stack_up
+
+    sd_dir = tmp_path / "sd"
+    with stack_up(tmp_path / "stack", native=True, sd_dir=sd_dir, fast=True) as stack:
+        app = start_app(sd_dir)
+        jaeger.services = ["other", SERVICE]
+        jaeger.traces = [(SERVICE, time.time() - 60)]
+        _wait_for_target_up(stack.prometheus_url, app)
+        code, rows = _doctor(
+            capsys,
+            "--app",
+            app,
+            "--prometheus",
+            stack.prometheus_url,
+            "--alertmanager",
+            stack.alertmanager_url,
+            "--pushgateway",
+            stack.pushgateway_url,
+            "--jaeger",
+            jaeger.url,
+        )
+    failed = {k: v for k, v in rows.items() if v["status"] != "PASS"}
+    assert failed == {}
+    assert code == 0
+    assert list(rows) == [
+        "app: metrics endpoint answers",
+        "app: serves OpenMetrics",
+        "app: exemplars present",
+        "prometheus: Prometheus answers",
+        "prometheus: app target discovered",
+        "prometheus: app target up",
+        "prometheus: rules loaded",
+        "prometheus: exemplar storage on",
+        "prometheus: Alertmanager connected",
+        "alertmanager: Alertmanager answers",
+        "jaeger: Jaeger answers",
+        "jaeger: Jaeger knows the service",
+        "jaeger: traces in the last hour",
+        "pushgateway: Pushgateway answers",
+    ]
+    assert rows["jaeger: Jaeger knows the service"]["detail"] == SERVICE
+    assert rows["jaeger: traces in the last hour"]["detail"] == f"latest trace {1:032x}"
+    assert rows["app: exemplars present"]["detail"].endswith("sample(s) carry one")
+
+
+def test_dead_addresses_fail_with_advice(capsys: pytest.CaptureFixture[str]) -> None:
+    addresses = {c: _dead() for c in ("prometheus", "alertmanager", "jaeger", "pushgateway")}
+    app = f"{_dead()}/metrics"
+    args = ["--app", app]
+    for component, url in addresses.items():
+        args += [f"--{component}", url]
+    code, rows = _doctor(capsys, *args)
+    assert code == 1
+    assert list(rows) == [
+        "app: metrics endpoint answers",
+        "prometheus: Prometheus answers",
+        "alertmanager: Alertmanager answers",
+        "jaeger: Jaeger answers",
+        "pushgateway: Pushgateway answers",
+    ]
+    assert all(r["status"] == "FAIL" for r in rows.values())
+    assert rows["app: metrics endpoint answers"]["detail"] == (
+        f"{app} is unreachable: connection refused (nothing listens there)"
+    )
+    assert "setup(metrics_port=9464)" in rows["app: metrics endpoint answers"]["fix"]
+    assert addresses["prometheus"] in rows["prometheus: Prometheus answers"]["detail"]
+    assert "--prometheus URL" in rows["prometheus: Prometheus answers"]["fix"]
+    assert "--pushgateway URL" in rows["pushgateway: Pushgateway answers"]["fix"]
+
+
+def test_table_output_and_exit_code(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        [
+            "doctor",
+            "--app",
+            f"{_dead()}/metrics",
+            *_skip("prometheus", "alertmanager", "jaeger", "pushgateway"),
+            "--timeout",
+            "1",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1].startswith("FAIL  app: metrics endpoint answers")
+    assert lines[2].strip().startswith("fix: start the app with tta_observability.setup(")
+    assert lines[-1] == "0 passed, 1 failed - see the fixes above"
+
+
+def test_app_without_exemplars_says_sampling(
+    start_app: Callable[..., str], jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = start_app(env={"OTEL_TRACES_SAMPLER": "always_off"})
+    jaeger.services = ["checkout", "search"]
+    dead_collector = _dead()
+    code, rows = _doctor(
+        capsys,
+        "--app",
+        app,
+        "--jaeger",
+        jaeger.url,
+        "--otlp-endpoint",
+        dead_collector,
+        *_skip("prometheus", "alertmanager", "pushgateway"),
+    )
+    assert code == 1
+    assert rows["app: serves OpenMetrics"]["status"] == "PASS"
+    exemplars = rows["app: exemplars present"]
+    assert exemplars["status"] == "FAIL"
+    assert exemplars["detail"] == (
+        "5 observed call(s) but no exemplars: exemplars link only to sampled spans, so "
+        "sampling is at 0 or no tracing is set up"
+    )
+    assert "OTEL_TRACES_SAMPLER" in exemplars["fix"]
+    known = rows["jaeger: Jaeger knows the service"]
+    assert known["status"] == "FAIL"
+    assert known["detail"] == f"no service {SERVICE!r}; Jaeger knows: checkout, search"
+    reasons = known["fix"].splitlines()
+    assert reasons[0].startswith("sampling at 0: the app made calls but sampled none")
+    assert f"collector not reachable: nothing listens at {dead_collector}" in reasons
+    assert any(r.startswith("wrong service name?") for r in reasons)
+    assert rows["jaeger: traces in the last hour"]["status"] == "SKIP"
+
+
+def test_old_traces_only_says_time_range(
+    start_app: Callable[..., str], jaeger: FakeJaeger, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = start_app()
+    jaeger.services = [SERVICE]
+    jaeger.traces = [(SERVICE, time.time() - 3 * 3600)]
+    code, rows = _doctor(
+        capsys,
+        "--app",
+        app,
+        "--jaeger",
+        jaeger.url,
+        *_skip("prometheus", "alertmanager", "pushgateway"),
+    )
+    assert code == 1
+    assert rows["app: exemplars present"]["status"] == "PASS"
+    assert rows["jaeger: Jaeger knows the service"]["status"] == "PASS"
+    recent = rows["jaeger: traces in the last hour"]
+    assert recent["status"] == "FAIL"
+    assert recent["detail"] == f"no trace of {SERVICE!r} in the last hour"
+    assert recent["fix"].splitlines()[0].startswith("time range: Jaeger has older traces")
+
+
+def test_misconfigured_prometheus(
+    tmp_path: Path, start_app: Callable[..., str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = start_app()
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: self\n    static_configs: [{{targets: ['{LOCALHOST}:{port}']}}]\n"
+    )
+    proc = ManagedProcess(
+        "prometheus",
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address={LOCALHOST}:{port}",
+        ],
+        f"http://{LOCALHOST}:{port}/-/ready",
+        tmp_path / "prometheus.log",
+    )
+    with proc:
+        _wait_for_target_up(f"http://{LOCALHOST}:{port}", f"http://{LOCALHOST}:{port}/metrics")
+        code, rows = _doctor(
+            capsys,
+            "--app",
+            app,
+            "--prometheus",
+            f"http://{LOCALHOST}:{port}",
+            *_skip("alertmanager", "jaeger", "pushgateway"),
+        )
+    assert code == 1
+    assert rows["prometheus: Prometheus answers"]["status"] == "PASS"
+    discovered = rows["prometheus: app target discovered"]
+    assert discovered["status"] == "FAIL"
+    assert discovered["detail"] == f"no active target scrapes {app}; jobs: self"
+    assert "TTA_OBSERVABILITY_SD_DIR" in discovered["fix"]
+    assert rows["prometheus: app target up"]["status"] == "SKIP"
+    rules = rows["prometheus: rules loaded"]
+    assert rules["status"] == "FAIL"
+    assert rules["detail"].startswith("6 shipped rule group(s) not loaded: tta-health, tta-llm")
+    storage = rows["prometheus: exemplar storage on"]
+    assert storage["status"] == "FAIL"
+    assert "--enable-feature=exemplar-storage" in storage["fix"]
+    am = rows["prometheus: Alertmanager connected"]
+    assert am["status"] == "FAIL"
+    assert am["detail"] == "Prometheus sends alerts to no Alertmanager"
+
+
+def test_bad_address_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--prometheus", "localhost:9090"]) == 1
+    assert "--prometheus 'localhost:9090' is not an http:// or https:// URL" in (
+        capsys.readouterr().err
+    )
