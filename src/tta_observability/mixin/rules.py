@@ -334,7 +334,9 @@ def _recovery_rules() -> list[Recording]:
         Recording(
             CACHE_HIT_RATIO_RATE5M,
             _ratio_or_zero(
-                by_name, f"{CACHE_REQUESTS_RATE5M}{_eq(cache, 'result', 'hit')}", CACHE_REQUESTS_RATE5M
+                by_name,
+                f"{CACHE_REQUESTS_RATE5M}{_eq(cache, 'result', 'hit')}",
+                CACHE_REQUESTS_RATE5M,
             ),
         ),
         Recording(RETRY_ATTEMPTS_RATE5M, per(c.RETRY_ATTEMPTS, "outcome")),
@@ -405,7 +407,8 @@ def _burn_alert(w: BurnRateWindow) -> Alert:
             "SLO {{ $labels.slo }} of {{ $labels.service_name }} in {{ $labels.environment }} "
             "burns its error budget {{ $value | humanize }} times faster than it can sustain "
             f"over the last {w.long} (threshold {threshold}, also exceeded over {w.short}). "
-            f"Burning at {threshold} spends {w.budget_spent} of the {SLO_PERIOD} budget in {w.long}."
+            f"Burning at {threshold} spends {w.budget_spent} of the {SLO_PERIOD} budget "
+            f"in {w.long}."
         ),
         for_=w.for_,
         labels={"long_window": w.long, "short_window": w.short},
@@ -447,11 +450,10 @@ def _health_alerts() -> list[Alert]:
         ),
         Alert(
             "TTAPrimitiveErrorRateSpike",
-            f"{PRIMITIVE_ERROR_RATIO_RATE5M} > {PRIMITIVE_ERROR_RATIO_THRESHOLD:g}"
-            f" and {calls_5m}",
+            f"{PRIMITIVE_ERROR_RATIO_RATE5M} > {PRIMITIVE_ERROR_RATIO_THRESHOLD:g} and {calls_5m}",
             "warning",
             f"Primitive {_PRIM} of {_SVC} is failing",
-            f"{{{{ $value | humanizePercentage }}}} of the calls of {{{{ $labels.primitive_type }}}} "
+            "{{ $value | humanizePercentage }} of the calls of {{ $labels.primitive_type }} "
             f"primitive {_PRIM} in {_SVC} failed or timed out over the last 5 minutes "
             f"(threshold {PRIMITIVE_ERROR_RATIO_THRESHOLD:.0%}).",
             for_="5m",
@@ -507,7 +509,7 @@ def _health_alerts() -> list[Alert]:
             f"{_sum(SERVICE, LLM_COST_USD_INCREASE1H)} > {LLM_COST_BUDGET_USD_PER_HOUR:g}",
             "warning",
             f"LLM spend of {_SVC} is over budget",
-            f"{_SVC} spent {{{{ $value | printf \"%.2f\" }}}} USD on LLM calls in the last hour; "
+            f'{_SVC} spent {{{{ $value | printf "%.2f" }}}} USD on LLM calls in the last hour; '
             f"the budget is {LLM_COST_BUDGET_USD_PER_HOUR:.2f} USD per hour.",
             for_="5m",
         ),
@@ -564,9 +566,10 @@ def rule_files() -> dict[str, tuple[Group, ...]]:
             Group("tta-recovery", tuple(_recovery_rules())),
             Group("tta-llm", tuple(_llm_rules())),
         ),
+        # One group: rules of a group run in order at one timestamp, so the burn alerts read
+        # the ratios recorded in the same evaluation rather than those of the previous one.
         SLO_FILE: (
-            Group("tta-slo", tuple(_slo_rules())),
-            Group("tta-slo-alerts", tuple(_burn_alert(w) for w in BURN_RATE_WINDOWS)),
+            Group("tta-slo", (*_slo_rules(), *(_burn_alert(w) for w in BURN_RATE_WINDOWS))),
         ),
         ALERTS_FILE: (Group("tta-health", tuple(_health_alerts())),),
     }
@@ -624,8 +627,11 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _KEYWORDS = frozenset(
-    "sum min max avg group stddev stdvar count count_values bottomk topk quantile by without on "
-    "ignoring group_left group_right and or unless offset bool atan2 inf nan".split()
+    {
+        *("sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values"),
+        *("bottomk", "topk", "quantile", "by", "without", "on", "ignoring", "group_left"),
+        *("group_right", "and", "or", "unless", "offset", "bool", "atan2", "inf", "nan"),
+    }
 )
 _GROUPING = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right"})
 
@@ -669,8 +675,10 @@ def unknown_metric_names() -> dict[str, set[str]]:
     return out
 
 
-def _default_out_dir() -> Path:
-    return Path(__file__).resolve().parents[3] / "rules"
+def _default_out_dir() -> Path | None:
+    """``rules/`` of the source checkout this module runs from, if it runs from one."""
+    root = Path(__file__).resolve().parents[3]
+    return root / "rules" if (root / "pyproject.toml").is_file() else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -679,12 +687,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write the shipped Prometheus rule files (rules/*.yml).",
     )
     parser.add_argument(
-        "--out", type=Path, default=_default_out_dir(), help="directory (default: rules/)"
+        "--out",
+        type=Path,
+        default=_default_out_dir(),
+        help="directory (default: the checkout's rules/)",
     )
     parser.add_argument(
         "--check", action="store_true", help="only report files that differ; exit 1 if any"
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        parser.error("not running from a source checkout: pass --out DIR")
     out: Path = args.out
     stale = []
     for name, text in render().items():

@@ -1,0 +1,323 @@
+"""The shipped Prometheus rules: generator, real-tool checks (promtool, vmalert), runbooks."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tta_observability import contract
+from tta_observability.mixin import rules
+
+ROOT = Path(__file__).resolve().parents[1]
+RULES_DIR = ROOT / "rules"
+RULE_TESTS = sorted((ROOT / "tests" / "rules").glob("*_test.yml"))
+RUNBOOKS = ROOT / "docs" / "runbooks"
+RUNBOOK_SECTIONS = (
+    "## What it means",
+    "## Confirm",
+    "## Likely causes",
+    "## Follow an exemplar to the trace",
+    "## Mitigate",
+)
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(
+            f"{name} not on PATH; scripts/test.sh installs it (Debian prometheus, victoria-metrics)"
+        )
+    return path
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _rule_paths() -> list[Path]:
+    return [RULES_DIR / name for name in rules.render()]
+
+
+# --- generator -------------------------------------------------------------------------------
+
+
+def test_committed_rule_files_match_the_generator() -> None:
+    for name, text in rules.render().items():
+        path = RULES_DIR / name
+        assert path.exists(), f"{path} missing: run python -m tta_observability.mixin.rules"
+        assert path.read_text(encoding="utf-8") == text, (
+            f"{path} differs from the generator: run python -m tta_observability.mixin.rules"
+        )
+    assert sorted(p.name for p in RULES_DIR.glob("*.yml")) == sorted(rules.render())
+
+
+def test_main_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert rules.main(["--out", str(tmp_path), "--check"]) == 1
+    assert not list(tmp_path.iterdir())
+    assert rules.main(["--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(rules.render())
+    assert rules.main(["--out", str(tmp_path), "--check"]) == 0
+    (tmp_path / rules.SLO_FILE).write_text("groups: []\n", encoding="utf-8")
+    capsys.readouterr()
+    assert rules.main(["--out", str(tmp_path), "--check"]) == 1
+    assert capsys.readouterr().out.strip() == f"differs: {tmp_path / rules.SLO_FILE}"
+
+
+def test_recorded_names_follow_level_metric_operations() -> None:
+    names = rules.recorded_names()
+    assert len(names) == len(set(names))
+    for name in names:
+        assert re.fullmatch(r"tta:[a-z0-9_]+:[a-z0-9_]+", name), name
+    for required in (
+        "tta:primitive_executions:rate5m",
+        "tta:primitive_error_ratio:rate5m",
+        "tta:primitive_duration_seconds:p95_5m",
+        "tta:workflow_success_ratio:rate5m",
+        "tta:cache_hit_ratio:rate5m",
+        "tta:llm_tokens:increase1h",
+        "tta:llm_cost_usd:increase1h",
+        "tta:slo_error_budget_remaining:ratio30d",
+    ):
+        assert required in names
+    for window in ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"):
+        assert f"tta:slo_error_ratio:rate{window}" in names
+        assert f"tta:slo_burn_rate:rate{window}" in names
+
+
+def test_p95_is_histogram_quantile_over_sum_by_le() -> None:
+    exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
+    assert exprs[rules.PRIMITIVE_DURATION_P95_5M] == (
+        "histogram_quantile(0.95, sum by (le, service_name, environment, primitive_type, "
+        "primitive_name) (tta:primitive_duration_seconds_bucket:rate5m))"
+    )
+    assert exprs[rules.PRIMITIVE_DURATION_BUCKET_RATE5M] == (
+        "sum by (le, service_name, environment, primitive_type, primitive_name) "
+        "(rate(tta_primitive_duration_seconds_bucket[5m]))"
+    )
+
+
+def test_burn_rate_alert_follows_the_sre_workbook() -> None:
+    burn = [a for a in rules.alerts() if a.name == "TTASLOErrorBudgetBurn"]
+    got = [(a.labels["long_window"], a.labels["short_window"], a.severity) for a in burn]
+    assert got == [
+        ("1h", "5m", "critical"),
+        ("6h", "30m", "critical"),
+        ("1d", "2h", "warning"),
+        ("3d", "6h", "warning"),
+    ]
+    assert burn[0].expr == (
+        "tta:slo_burn_rate:rate1h > 14.4 and tta:slo_burn_rate:rate5m > 14.4"
+        " and tta:slo_requests:rate1h * 3600 >= 10"
+    )
+    assert [a.expr.split(" > ")[1].split(" ")[0] for a in burn] == ["14.4", "6", "3", "1"]
+
+
+def test_slo_objective_comes_from_the_gauge() -> None:
+    exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
+    assert exprs[rules.SLO_OBJECTIVE] == (
+        f"max by (service_name, environment, slo) ({contract.SLO_OBJECTIVE.name})"
+    )
+    assert "tta:slo_objective:ratio" in exprs["tta:slo_burn_rate:rate1h"]
+
+
+# --- metric names ----------------------------------------------------------------------------
+
+
+def test_metric_names_parser() -> None:
+    expr = (
+        'sum by (le, service_name) (rate(tta_primitive_duration_seconds_bucket{status=~"a|b",'
+        ' le!="x"}[5m] offset 1d)) / on (slo) group_left (foo) (1 - tta:slo_objective:ratio)'
+        ' and absent(up{job="tta"} == 1) > bool 0.5e3 unless max_over_time(x_y[1h:5m])'
+    )
+    assert rules.metric_names(expr) == {
+        "tta_primitive_duration_seconds_bucket",
+        "tta:slo_objective:ratio",
+        "up",
+        "x_y",
+    }
+
+
+def test_every_metric_name_in_a_rule_is_produced() -> None:
+    assert rules.unknown_metric_names() == {}
+    known = contract.known_series() | set(rules.recorded_names())
+    used = set().union(*(rules.metric_names(r.expr) for r in rules.all_rules()))
+    assert used <= known
+    # The rules use the whole SLO contract and the core metrics.
+    for metric in (contract.SLO_REQUESTS, contract.SLO_ERRORS, contract.SLO_OBJECTIVE):
+        assert metric.name in used
+    assert "tta_primitive_duration_seconds_bucket" in used
+
+
+def test_unknown_metric_name_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    typo = rules.Recording("tta:typo:rate5m", "sum(rate(tta_primitve_executions_total[5m]))")
+    monkeypatch.setattr(rules, "all_rules", lambda: [typo])
+    monkeypatch.setattr(rules, "recorded_names", lambda: [typo.record])
+    assert rules.unknown_metric_names() == {"tta:typo:rate5m": {"tta_primitve_executions_total"}}
+
+
+# --- real tools ------------------------------------------------------------------------------
+
+
+def test_promtool_check_rules() -> None:
+    promtool = _tool("promtool")
+    for path in _rule_paths():
+        result = _run(promtool, "check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+        count = sum(len(g.rules) for g in rules.rule_files()[path.name])
+        assert f"SUCCESS: {count} rules found" in result.stdout
+
+
+def test_promtool_check_rules_rejects_a_broken_rule(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.rules.yml"
+    bad.write_text(
+        "groups:\n- name: g\n  rules:\n  - record: tta:x:rate5m\n    expr: sum(rate(up[5m])\n",
+        encoding="utf-8",
+    )
+    assert _run(_tool("promtool"), "check", "rules", str(bad)).returncode != 0
+
+
+def test_promtool_unit_tests() -> None:
+    assert {p.name for p in RULE_TESTS} >= {
+        "slo_test.yml",
+        "health_test.yml",
+        "latency_test.yml",
+        "recording_test.yml",
+    }
+    result = _run(_tool("promtool"), "test", "rules", *map(str, RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
+
+
+def test_vmalert_dry_run() -> None:
+    vmalert = _tool("vmalert")
+    for path in _rule_paths():
+        result = _run(vmalert, "-dryRun", f"-rule={path}")
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_vmalert_dry_run_rejects_a_bad_template(tmp_path: Path) -> None:
+    path = tmp_path / rules.ALERTS_FILE
+    text = (RULES_DIR / rules.ALERTS_FILE).read_text(encoding="utf-8")
+    path.write_text(text.replace("humanizePercentage", "humanizeNothing"), encoding="utf-8")
+    result = _run(_tool("vmalert"), "-dryRun", f"-rule={path}")
+    assert result.returncode != 0
+    assert "humanizeNothing" in result.stdout + result.stderr
+
+
+def _unit_test_cases() -> list[tuple[str, bool]]:
+    cases = []
+    for path in RULE_TESTS:
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["tests"]:
+            for case in group.get("alert_rule_test", []):
+                cases.append((case["alertname"], bool(case.get("exp_alerts"))))
+    return cases
+
+
+def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
+    cases = _unit_test_cases()
+    for name in {a.name for a in rules.alerts()}:
+        assert (name, True) in cases, f"no promtool test where {name} fires"
+        assert (name, False) in cases, f"no promtool test where {name} stays quiet"
+
+
+# --- alerts and runbooks ---------------------------------------------------------------------
+
+
+def test_alert_labels_and_annotations() -> None:
+    without_value = {"TTAMetricsTargetDown", "TTAMetricsAbsent", "TTACircuitBreakerOpen"}
+    for alert in rules.alerts():
+        doc = alert.to_yaml()
+        assert re.fullmatch(r"TTA[A-Za-z]+", alert.name)
+        assert doc["labels"]["severity"] in {"critical", "warning", "info"}
+        assert set(doc["annotations"]) == {"summary", "description", "runbook_url"}
+        assert doc["annotations"]["summary"] and doc["annotations"]["description"]
+        if alert.name not in without_value:
+            assert "$value" in alert.description, alert.name
+    severities = {a.severity for a in rules.alerts()}
+    assert severities == {"critical", "warning", "info"}
+
+
+def test_every_runbook_url_resolves_to_a_runbook() -> None:
+    for alert in rules.alerts():
+        url = alert.to_yaml()["annotations"]["runbook_url"]
+        assert url.startswith(rules.RUNBOOK_BASE_URL)
+        relative = "docs/runbooks/" + url.removeprefix(rules.RUNBOOK_BASE_URL)
+        assert relative == alert.runbook == f"docs/runbooks/{alert.name}.md"
+        assert (ROOT / relative).is_file(), f"{relative} missing"
+    names = {a.name for a in rules.alerts()}
+    assert {p.stem for p in RUNBOOKS.glob("*.md")} == names
+
+
+def test_shipped_rule_files_carry_the_runbook_urls() -> None:
+    for path in _rule_paths():
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    url = rule["annotations"]["runbook_url"]
+                    assert (RUNBOOKS / url.rsplit("/", 1)[1]).is_file(), url
+
+
+def test_runbooks_have_every_section_and_the_exact_promql() -> None:
+    for alert in rules.alerts():
+        text = (ROOT / alert.runbook).read_text(encoding="utf-8")
+        assert text.startswith(f"# {alert.name}\n"), alert.runbook
+        positions = [text.find(section) for section in RUNBOOK_SECTIONS]
+        assert -1 not in positions, f"{alert.runbook} lacks {RUNBOOK_SECTIONS}"
+        assert positions == sorted(positions), f"{alert.runbook}: sections out of order"
+        blocks = re.findall(r"```promql\n(.*?)```", text, re.S)
+        assert alert.expr in [b.strip() for b in blocks], (
+            f"{alert.runbook} does not quote the alert's expression:\n{alert.expr}"
+        )
+        assert "Dashboard" in text or "dashboard" in text
+
+
+def test_rules_doc_lists_every_alert_and_constant() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for name in {a.name for a in rules.alerts()}:
+        assert f"[{name}](runbooks/{name}.md)" in text
+    per_window = (
+        "tta:slo_requests:",
+        "tta:slo_errors:",
+        "tta:slo_error_ratio:",
+        "tta:slo_burn_rate:",
+    )
+    for name in rules.recorded_names():
+        if not name.startswith(per_window):
+            assert f"`{name}`" in text, name
+    for prefix in per_window:
+        assert f"`{prefix}rate<w>`" in text
+    assert f"{rules.LLM_COST_BUDGET_USD_PER_HOUR:g} USD" in text
+    assert f"{rules.SLO_MIN_REQUESTS} calls" in text
+
+
+def _dashboard_titles() -> set[str]:
+    titles: set[str] = set()
+
+    def walk(panels: list[dict[str, object]]) -> None:
+        for panel in panels:
+            titles.add(str(panel.get("title", "")))
+            walk(panel.get("panels", []))  # type: ignore[arg-type]
+
+    for path in (ROOT / "dashboards").glob("*.json"):
+        board = json.loads(path.read_text(encoding="utf-8"))
+        titles.add(str(board["title"]).removeprefix("TTA.dev / "))
+        walk(board.get("panels", []))
+    return titles
+
+
+def test_runbooks_name_real_dashboards_and_panels() -> None:
+    titles = _dashboard_titles()
+    assert {"SRE", "Developer", "Platform Health"} <= titles, "dashboards/ has no suite"
+    for alert in rules.alerts():
+        text = (ROOT / alert.runbook).read_text(encoding="utf-8")
+        where = re.search(r"^Dashboard: (.*?)\n\n", text, re.S | re.M)
+        assert where, f"{alert.runbook} has no 'Dashboard:' line"
+        named = set(re.findall(r"\*\*(.+?)\*\*", where.group(1).replace("\n", " ")))
+        assert named, alert.runbook
+        assert named <= titles, f"{alert.runbook} names unknown panels {named - titles}"
