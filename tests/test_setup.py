@@ -449,3 +449,40 @@ def test_setup_announces_itself_for_file_discovery(start_prometheus, tmp_path) -
         return not any(t["labels"].get("service_name") == "sd-app" for t in targets)
 
     assert prom.wait_for(gone, what="target removed after shutdown")
+
+
+def test_setup_reads_an_slo_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tta_observability.slo_file import SLOFileError
+    from tta_observability.testing import capture
+
+    @tto.observed(name="file_bound_call")
+    def call(fail: bool) -> None:
+        if fail:
+            raise RuntimeError("x")
+
+    path = tmp_path / "slos.yaml"
+    path.write_text(
+        "version: 1\nslos:\n  - name: from_file\n    objective: 0.995\n"
+        "    primitives: [file_bound_call]\n"
+    )
+    tto.setup(
+        "slo-file-app",
+        registry=CollectorRegistry(),
+        metrics_port=None,
+        tracer_provider=TracerProvider(),
+        slo_file=path,
+    )
+    with capture() as cap:
+        call(False)
+        with pytest.raises(RuntimeError):
+            call(True)
+    assert cap.value(c.SLO_REQUESTS.name, slo="from_file") == 2
+    assert cap.value(c.SLO_ERRORS.name, slo="from_file") == 1
+    assert cap.value(c.SLO_OBJECTIVE.name, slo="from_file") == 0.995
+    tto.lifecycle.current().shutdown()  # type: ignore[attr-defined,union-attr]
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nslos:\n  - name: x\n    objective: 2\n")
+    with pytest.raises(SLOFileError, match=r"bad\.yaml:4"):
+        tto.setup("bad-slo", metrics_port=None, slo_file=bad)
+    assert tto.lifecycle.current() is None  # type: ignore[attr-defined]

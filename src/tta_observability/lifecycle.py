@@ -38,9 +38,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from . import __about__, discovery, llm, logs
 from . import contract as c
+from . import slo_file as slo_file_mod
 from ._state import INSTRUMENTATION_NAME, STATE, logger
 from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from .metrics import STORE, MetricStore
+from .observed import bind_slo
 from .slo import SLO
 
 _OTLP_LOGGERS = (
@@ -267,6 +269,7 @@ def setup(
     metrics_host: str = "127.0.0.1",
     max_label_values: int = c.DEFAULT_MAX_LABEL_VALUES,
     slos: Iterable[SLO] = (),
+    slo_file: str | os.PathLike[str] | None = None,
     sd_dir: str | os.PathLike[str] | None = None,
     log_correlation: bool = True,
     llm_prices: Mapping[str, Any] | None = None,
@@ -282,6 +285,10 @@ def setup(
 
     ``sd_dir`` (else ``$TTA_OBSERVABILITY_SD_DIR``): a Prometheus ``file_sd_configs`` directory
     where the metrics endpoint is announced while the app runs, and removed at shutdown.
+
+    ``slo_file``: a YAML file of SLOs (see ``docs/slos.md``); the primitives it names count
+    towards their SLO. An invalid file raises :class:`~tta_observability.slo_file.SLOFileError`
+    naming the file, the line and the problem.
 
     ``log_correlation``: add ``trace_id``, ``span_id`` and ``workflow_id`` to every log record.
     ``llm_prices``: model (or ``provider/model``) to USD per million input/output tokens, for
@@ -310,6 +317,8 @@ def setup(
         for slo in slo_list:
             if not isinstance(slo, SLO):
                 raise ConfigError(f"slos must hold tta_observability.SLO objects, got {slo!r}")
+        specs = slo_file_mod.load_slo_file(os.fspath(slo_file)) if slo_file is not None else []
+        slo_list += [spec.slo for spec in specs]
         settings = resolve(
             service_name=service_name,
             service_version=service_version,
@@ -332,6 +341,8 @@ def setup(
         store.set_label_limit(max_label_values)
         for slo in slo_list:
             store.slo(slo)
+        for primitive, slo in slo_file_mod.slos_by_primitive(specs).items():
+            bind_slo(slo, [primitive])
 
         _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout)
         with contextlib.suppress(ValueError):  # registered by an earlier setup() in this process

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
@@ -122,7 +123,8 @@ def _objective(reader: _Reader, node: Node, name: str) -> float:
                 f"SLO {name!r}: objective {value!r} is not a number; "
                 'write a ratio such as 0.999 or a percentage string such as "99.9%"',
             )
-        ratio = float(match.group(1)) / 100.0
+        # Decimal, so that "99.9%" is exactly 0.999, not 0.9990000000000001.
+        ratio = float(Decimal(match.group(1)) / 100)
     elif isinstance(value, int | float) and not isinstance(value, bool):
         ratio = float(value)
         if 1.0 < ratio < 100.0:
