@@ -255,7 +255,7 @@ tests:
                 TTASLOErrorBudgetBurn for service shop (SLO checkout, environment prod)
                 is still firing after 30 minutes; the first responder has not resolved it,
                 so the escalation tier is paged.
-              runbook_url: https://github.com/tta-dev/tta-observability/blob/main/docs/stack.md#escalation
+              runbook_url: https://github.com/tta-dev/tta-observability/blob/main/docs/runbooks/TTACriticalAlertUnresolved.md
 """
 
 
