@@ -9,8 +9,11 @@
 
 from .__about__ import __version__
 from .config import ConfigError
+from .context import extract, inject
 from .lifecycle import Handle, metrics_asgi_app, metrics_wsgi_app, setup
+from .llm import record_llm_usage
 from .observed import observe, observed
+from .primitives import instrument, instrument_primitives, uninstrument, uninstrument_primitives
 from .slo import SLO
 
 __all__ = [
@@ -18,9 +21,16 @@ __all__ = [
     "ConfigError",
     "Handle",
     "__version__",
+    "extract",
+    "inject",
+    "instrument",
+    "instrument_primitives",
     "metrics_asgi_app",
     "metrics_wsgi_app",
     "observe",
     "observed",
+    "record_llm_usage",
     "setup",
+    "uninstrument",
+    "uninstrument_primitives",
 ]

@@ -1,0 +1,1 @@
+"""Test-only stand-in for the TTA.dev package (public shape only)."""
