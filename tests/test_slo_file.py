@@ -189,6 +189,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_percentages_are_exact_ratios(tmp_path: Path) -> None:
     text = "version: 1\nslos:\n" + "".join(
-        f'  - name: s{i}\n    objective: "{pct}%"\n' for i, pct in enumerate(("99.9", "99.95", "95"))
+        f'  - name: s{i}\n    objective: "{pct}%"\n'
+        for i, pct in enumerate(("99.9", "99.95", "95"))
     )
     assert [s.objective for s in load_slos(_write(tmp_path, text))] == [0.999, 0.9995, 0.95]

@@ -1,1 +1,4 @@
-"""Generators for the shipped rules and dashboards: one source of truth, checked against the contract."""
+"""Generators for the shipped rules and dashboards.
+
+One source of truth, checked against the metric contract.
+"""
