@@ -10,6 +10,7 @@ workload's own environment and service selected.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import re
@@ -58,7 +59,6 @@ def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
     """Calls every kind of primitive forever; the test stops the process by PID."""
     import tta_observability as tta
     from tta_observability import primitives as p
-    from tta_observability.metrics import STORE
 
     checkout_slo = tta.SLO(SLO_NAME, 0.99, latency_threshold=0.05)
     tta.setup(
@@ -75,9 +75,8 @@ def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
         max_queue_size=16,
         slos=[checkout_slo],
     )
-    # The recovery primitives report through the public recorders; LLM usage has no public
-    # recorder yet, so it goes to the store the way one would (contract label order).
-    count = STORE.counter
+    # Hand-written primitives report through the public recorders; the demo's composed
+    # workflow (below) is instrumented whole by instrument().
 
     class TimeoutError(Exception):  # TTA.dev raises its own class of this name
         pass
@@ -118,9 +117,7 @@ def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
 
     @tta.observed(name="llm", primitive_type="llm")
     def llm(i: int) -> int:
-        count(c.LLM_TOKENS).inc(("openai", "gpt-4o-mini", "input"), 120)
-        count(c.LLM_TOKENS).inc(("openai", "gpt-4o-mini", "output"), 40)
-        count(c.LLM_COST).inc(("openai", "gpt-4o-mini"), 0.0002)
+        tta.record_llm_usage("openai", "gpt-4o-mini", 120, 40, cost_usd=0.0002)
         return i
 
     @tta.observed(name="route", primitive_type="router")
@@ -174,8 +171,21 @@ def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
     def long_poll() -> None:
         threading.Event().wait()
 
+    async def agent_forever() -> None:
+        from tta_observability import demo
+
+        agent = tta.instrument(demo.build_workflow(), name="demo_agent")
+        n = 0
+        while True:
+            n += 1
+            with contextlib.suppress(Exception):
+                ctx = demo.DemoContext(workflow_id=f"smoke-{n}", session_id="smoke")
+                await agent.execute(demo.QUESTIONS[n % len(demo.QUESTIONS)], ctx)
+            await asyncio.sleep(0.02)
+
     # One call stays in flight, for the concurrency panels.
     threading.Thread(target=long_poll, daemon=True).start()
+    threading.Thread(target=asyncio.run, args=(agent_forever(),), daemon=True).start()
     i = 0
     while True:
         i += 1
@@ -472,3 +482,21 @@ def test_expansions_match_what_grafana_substitutes() -> None:
     assert expand('x{a=~"$service_name"}[$__rate_interval]', SELECTED) == (
         f'x{{a=~"{SERVICE}"}}[1m]'
     )
+
+
+def test_instrumented_workflow_fills_every_primitive_kind(filled: Stack) -> None:
+    """The demo agent, instrumented whole by instrument(), reaches Prometheus node by node."""
+    stack = filled
+    kinds = {
+        r["metric"]["primitive_type"]
+        for r in stack.query(
+            'sum by (primitive_type) (tta_primitive_executions_total{service_name="'
+            + SERVICE
+            + '", primitive_name=~"demo_agent.*"})'
+        )
+    }
+    assert {"sequential", "router", "cache", "retry", "fallback", "parallel", "timeout"} <= kinds
+    runs = stack.query('sum(tta_workflow_executions_total{workflow="demo_agent"})')
+    assert runs and float(runs[0]["value"][1]) > 0
+    tokens = stack.query('sum by (model) (tta_llm_tokens_total{service_name="' + SERVICE + '"})')
+    assert {r["metric"]["model"] for r in tokens} >= {"gpt-4o-mini"}
