@@ -252,6 +252,12 @@ LLM_COST = Metric(
     ("provider", "model"),
     group="llm",
 )
+LLM_BUDGET = Metric(
+    "tta_llm_budget_usd_per_hour",
+    "gauge",
+    "LLM spend per hour above which TTALLMCostOverBudget fires, from setup(llm_budget_usd_per_hour=).",
+    group="llm",
+)
 
 #: Pushed to a Pushgateway by ``tta-observability ci run``; ``job`` and ``environment`` are
 #: grouping keys, so these carry ``job`` rather than ``service_name``.
@@ -311,6 +317,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     ROUTER_DECISIONS,
     LLM_TOKENS,
     LLM_COST,
+    LLM_BUDGET,
     CI_STEP_DURATION,
     CI_STEP_LAST_SUCCESS,
     CI_STEP_RUNS,
