@@ -460,10 +460,19 @@ def test_internal_failure_is_contained_and_logged_once(
 
     monkeypatch.setattr(_state.STATE, "tracer", BrokenTracer())
     monkeypatch.setattr(_state, "_reported", set())
+    from tta_observability.metrics import snapshot
+
+    key = (
+        EXEC,
+        (("primitive_name", "survives"), ("primitive_type", "function"), ("status", "success")),
+    )
+    before = snapshot().get(key, 0.0)
     with caplog.at_level("WARNING", logger="tta_observability"):
         assert [f(i) for i in range(3)] == [0, 1, 2]
     msgs = [r for r in caplog.records if "tracer exploded" in r.getMessage()]
     assert len(msgs) == 1
+    # Metrics count every call even when tracing fails.
+    assert snapshot()[key] == before + 3
 
 
 def test_cardinality_guard_folds_overflow() -> None:
@@ -529,3 +538,122 @@ def test_bind_slo_covers_instruments_created_before_and_after() -> None:
     assert (cap.spans[0].attributes or {})[c.ATTR_SLO] == "bound_slo"
     with pytest.raises(TypeError, match="SLO"):
         bind_slo("bound_slo", ["x"])  # type: ignore[arg-type]
+
+
+def test_one_observe_object_reused_nested_and_concurrently() -> None:
+    block = tto.observe("shared-block")
+
+    async def task() -> None:
+        async with block:
+            await asyncio.sleep(0.01)
+
+    async def main() -> None:
+        await asyncio.gather(*(task() for _ in range(10)))
+
+    with capture() as cap:
+        asyncio.run(main())
+        with block:
+            outer_span = block.span
+            with block:
+                assert block.span is not outer_span
+            assert block.span is outer_span
+    assert _n(cap, "shared-block") == 12
+    assert cap.value(c.PRIMITIVE_IN_FLIGHT.name, primitive_name="shared-block") == 0
+    spans = [s for s in cap.spans if s.name == "shared-block"]
+    assert len(spans) == 12
+    inner = spans[-2]  # the nested block ends first
+    assert inner.parent is not None and inner.parent.span_id == spans[-1].context.span_id
+    from opentelemetry import trace
+
+    assert not trace.get_current_span().get_span_context().is_valid  # nothing left attached
+
+
+def test_observe_attributes_per_block() -> None:
+    with capture() as cap:
+        with tto.observe("attr-block", attributes={"tenant": "a"}):
+            pass
+        with tto.observe("attr-block", attributes={"tenant": "b"}):
+            pass
+    tenants = [(s.attributes or {}).get("tenant") for s in cap.spans]
+    assert tenants == ["a", "b"]
+    assert _n(cap, "attr-block") == 2
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
+def test_exception_that_cannot_be_printed_still_ends_the_span() -> None:
+    @tto.observed(name="unprintable")
+    def f() -> None:
+        raise Unprintable()
+
+    with capture() as cap:
+        with pytest.raises(Unprintable):
+            f()
+    span = cap.span("unprintable")
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.status.description == "Unprintable"  # the type, never the message
+    assert _n(cap, "unprintable", "error") == 1
+
+
+def test_status_description_never_carries_the_message() -> None:
+    @tto.observed(name="secretive")
+    def f(token: str) -> None:
+        raise ValueError(f"bad token {token}")
+
+    with capture() as cap:
+        with pytest.raises(ValueError):
+            f("s3cr3t")
+    assert "s3cr3t" not in (cap.span("secretive").status.description or "")
+
+
+def test_sync_function_returning_a_coroutine_is_timed_until_awaited() -> None:
+    async def slow() -> int:
+        await asyncio.sleep(0.05)
+        return 7
+
+    def no_wraps(fn):  # type: ignore[no-untyped-def]
+        def inner(*a, **k):  # type: ignore[no-untyped-def]
+            return fn(*a, **k)
+
+        return inner
+
+    hidden = tto.observed(name="hidden_coro")(no_wraps(slow))
+
+    @tto.observed(name="child_of_hidden")
+    async def child() -> None:
+        pass
+
+    async def main() -> int:
+        value = await hidden()
+        return value
+
+    async def with_child() -> None:
+        async def body() -> None:
+            await child()
+
+        await tto.observed(name="hidden_parent")(no_wraps(body))()
+
+    with capture() as cap:
+        assert asyncio.run(main()) == 7
+        asyncio.run(with_child())
+    span = cap.span("hidden_coro")
+    assert span.end_time - span.start_time >= 0.04e9  # type: ignore[operator]
+    parent = cap.span("hidden_parent")
+    assert cap.span("child_of_hidden").parent.span_id == parent.context.span_id  # type: ignore[union-attr]
+    assert _n(cap, "hidden_coro") == 1
+
+
+def test_callable_object_with_async_call() -> None:
+    class Agent:
+        async def __call__(self, x: int) -> int:
+            await asyncio.sleep(0.02)
+            return x
+
+    agent = tto.observed(name="async_callable")(Agent())
+    with capture() as cap:
+        assert asyncio.run(agent(3)) == 3
+    span = cap.span("async_callable")
+    assert span.end_time - span.start_time >= 0.015e9  # type: ignore[operator]

@@ -15,7 +15,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, Final, TypeVar, overload
 
 import wrapt
@@ -132,24 +132,28 @@ class Instrument:
         self.attributes = {**self.attributes, c.ATTR_SLO: slo.name}
         self.slo_series = self.store.slo(slo)
 
-    # The two halves of a call. ``start`` never raises; ``finish`` never raises.
+    # The two halves of a call. Neither raises: a failure inside the library is reported once
+    # and the call is still counted.
 
     def start(
-        self, parent: context_api.Context | None = None
+        self,
+        parent: context_api.Context | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
     ) -> tuple[trace.Span, object, object, float]:
+        self.series.begin()
+        outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
         try:
-            span = STATE.tracer.start_span(self.span_name, parent, attributes=self.attributes)
+            attrs = self.attributes if attributes is None else {**self.attributes, **attributes}
+            span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
             token = (
                 context_api.attach(trace.set_span_in_context(span, parent))
                 if span is not _INVALID_SPAN
                 else _NO_CONTEXT
             )
-            outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
-            self.series.begin()
         except Exception as exc:
             report_internal_error("span start", exc)
-            span, token, outer = _INVALID_SPAN, None, None
+            span, token = _INVALID_SPAN, _NO_CONTEXT
         return span, token, outer, perf_counter()
 
     def finish(
@@ -162,8 +166,6 @@ class Instrument:
     ) -> None:
         duration = perf_counter() - t0
         try:
-            if token is None:
-                return
             status = _SUCCESS if exc is None else classify(exc)
             ctx = span.get_span_context()
             if ctx.trace_flags & 1:
@@ -176,26 +178,52 @@ class Instrument:
             if self.slo_series is not None and status != _CANCELLED:
                 self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
             if outer is not None:
-                CURRENT_CALL.reset(outer)  # type: ignore[arg-type]
                 wf = self.workflow_series
                 if wf is None:
                     wf = self.workflow_series = self.store.workflow(self.name)
                 wf.record(status, duration, trace_id, span_id)
+        except Exception as internal:
+            report_internal_error("metrics", internal)
+            status = _ERROR if exc is not None else _SUCCESS
+        try:
             if span.is_recording():
                 span.set_attribute(c.ATTR_STATUS, c.STATUSES[status])
                 if exc is not None and status != _CANCELLED:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
+                    # The type only: exception messages often carry argument values.
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
                     span.record_exception(exc)
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            span.end()
         except Exception as internal:
-            report_internal_error("span finish", internal)
+            report_internal_error("span attributes", internal)
         finally:
-            if token is not None and token is not _NO_CONTEXT:
-                try:
-                    context_api.detach(token)  # type: ignore[arg-type]
-                except Exception as internal:
-                    report_internal_error("context detach", internal)
+            try:
+                span.end()
+            except Exception as internal:
+                report_internal_error("span end", internal)
+            if outer is not None and outer is not _NO_CONTEXT:
+                _reset(outer)
+            if token is not _NO_CONTEXT:
+                _detach_token(token)
+
+
+def _reset(token: Any) -> None:
+    try:
+        CURRENT_CALL.reset(token)
+    except ValueError as exc:  # finished in another context than it started (e.g. a generator)
+        report_internal_error("call context reset", exc)
+
+
+def _detach_token(token: Any) -> None:
+    # OpenTelemetry's default runtime context is a ContextVar and its tokens are ContextVar
+    # tokens: resetting directly is what context.detach() does, minus an ERROR log with a
+    # traceback on every call when a block ends in another context than it started in.
+    if type(token) is contextvars.Token:
+        try:
+            token.var.reset(token)
+        except ValueError as exc:
+            report_internal_error("context detach", exc)
+    else:
+        context_api.detach(token)
 
 
 _bind_lock = threading.Lock()
@@ -224,6 +252,8 @@ def bind_slo(slo: SLO, primitives: Iterable[str]) -> None:
 def _callable_kind(func: Any) -> str:
     target = getattr(func, "__func__", func)  # classmethod / staticmethod
     target = inspect.unwrap(target)
+    if not inspect.isroutine(target) and callable(target):
+        target = getattr(type(target), "__call__", target)  # an instance with __call__
     if inspect.isasyncgenfunction(target):
         return "asyncgen"
     if inspect.isgeneratorfunction(target):
@@ -262,10 +292,34 @@ def _sync_wrapper(inst: Instrument) -> Callable[..., Any]:
         except BaseException as exc:
             finish(span, token, outer, t0, exc)
             raise
+        if type(result) is CoroutineType:
+            # A coroutine function hidden behind a decorator without functools.wraps: the call
+            # ends when its coroutine does. Leave the caller's context as it was until then.
+            if token is not _NO_CONTEXT:
+                _detach_token(token)
+            if outer is not None:
+                _reset(outer)
+            return _finish_when_awaited(inst, result, span, t0)
         finish(span, token, outer, t0, None)
         return result
 
     return wrapper
+
+
+async def _finish_when_awaited(inst: Instrument, coro: Any, span: trace.Span, t0: float) -> Any:
+    token = (
+        context_api.attach(trace.set_span_in_context(span))
+        if span is not _INVALID_SPAN
+        else _NO_CONTEXT
+    )
+    outer = CURRENT_CALL.set(inst) if CURRENT_CALL.get() is None else None
+    try:
+        result = await coro
+    except BaseException as exc:
+        inst.finish(span, token, outer, t0, exc)
+        raise
+    inst.finish(span, token, outer, t0, None)
+    return result
 
 
 def _coro_wrapper(inst: Instrument) -> Callable[..., Any]:
@@ -286,30 +340,26 @@ def _coro_wrapper(inst: Instrument) -> Callable[..., Any]:
 
 def _gen_begin(inst: Instrument) -> tuple[trace.Span, context_api.Context | None, float, bool]:
     """Start a span for an iteration without leaving it current between steps."""
+    inst.series.begin()
+    outermost = CURRENT_CALL.get() is None
     try:
-        parent_call = CURRENT_CALL.get()
         span = STATE.tracer.start_span(inst.span_name, attributes=inst.attributes)
-        inst.series.begin()
-        return span, trace.set_span_in_context(span), perf_counter(), parent_call is None
+        ctx = trace.set_span_in_context(span)
     except Exception as exc:
         report_internal_error("span start", exc)
-        return trace.INVALID_SPAN, None, perf_counter(), False
+        span, ctx = _INVALID_SPAN, None
+    return span, ctx, perf_counter(), outermost
 
 
 def _gen_end(
     inst: Instrument,
     span: trace.Span,
-    ctx: context_api.Context | None,
     t0: float,
     outermost: bool,
     exc: BaseException | None,
 ) -> None:
-    if ctx is None:
-        return
-    # finish() detaches the token it is given; attach here so it has one to detach.
-    token = context_api.attach(ctx)
-    outer = CURRENT_CALL.set(inst) if outermost else None
-    inst.finish(span, token, outer, t0, exc)
+    # Nothing is attached between steps, so there is no token to undo.
+    inst.finish(span, _NO_CONTEXT, _NO_CONTEXT if outermost else None, t0, exc)
 
 
 def _attach(inst: Instrument, ctx: context_api.Context | None) -> tuple[object, object] | None:
@@ -321,8 +371,8 @@ def _attach(inst: Instrument, ctx: context_api.Context | None) -> tuple[object, 
 
 def _detach(tokens: tuple[object, object] | None) -> None:
     if tokens is not None:
-        CURRENT_CALL.reset(tokens[1])  # type: ignore[arg-type]
-        context_api.detach(tokens[0])  # type: ignore[arg-type]
+        _reset(tokens[1])
+        _detach_token(tokens[0])
 
 
 def _gen_wrapper(inst: Instrument) -> Callable[..., Any]:
@@ -353,14 +403,14 @@ def _observed_generator(inst: Instrument, gen: Any) -> Any:
             except BaseException as exc:
                 throw = exc
     except StopIteration as stop:
-        _gen_end(inst, span, ctx, t0, outermost, None)
+        _gen_end(inst, span, t0, outermost, None)
         return stop.value
     except GeneratorExit:
         # The consumer stopped early: the iteration ended normally from its side.
-        _gen_end(inst, span, ctx, t0, outermost, None)
+        _gen_end(inst, span, t0, outermost, None)
         raise
     except BaseException as exc:
-        _gen_end(inst, span, ctx, t0, outermost, exc)
+        _gen_end(inst, span, t0, outermost, exc)
         raise
 
 
@@ -394,12 +444,12 @@ async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
             except BaseException as exc:
                 throw = exc
     except StopAsyncIteration:
-        _gen_end(inst, span, ctx, t0, outermost, None)
+        _gen_end(inst, span, t0, outermost, None)
     except GeneratorExit:
-        _gen_end(inst, span, ctx, t0, outermost, None)
+        _gen_end(inst, span, t0, outermost, None)
         raise
     except BaseException as exc:
-        _gen_end(inst, span, ctx, t0, outermost, exc)
+        _gen_end(inst, span, t0, outermost, exc)
         raise
 
 
@@ -463,16 +513,26 @@ def observed(
 
 
 _observe_cache: dict[tuple[str, str, SLO | None], Instrument] = {}
+_observe_lock = threading.Lock()
+
+_Call = tuple[trace.Span, object, object, float]
+#: Blocks open in this context, innermost last. Per context rather than per ``observe`` object,
+#: so one object may be entered again while open (nested, or from concurrent tasks).
+_OPEN_BLOCKS: contextvars.ContextVar[tuple[tuple[observe, _Call], ...]] = contextvars.ContextVar(
+    "tta_observability_open_blocks", default=()
+)
 
 
 class observe:
     """``with observe("name"):`` or ``async with observe("name"):`` records a block like a call.
 
+    One object may be kept and entered many times, also concurrently.
+
     >>> with observe("load-config"):
     ...     pass
     """
 
-    __slots__ = ("_call", "_inst")
+    __slots__ = ("_attributes", "_inst")
 
     def __init__(
         self,
@@ -483,21 +543,26 @@ class observe:
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
         key = (name, primitive_type, slo)
-        inst = _observe_cache.get(key) if not attributes else None
+        inst = _observe_cache.get(key)
         if inst is None:
-            inst = Instrument(name, primitive_type, slo, attributes)
-            if not attributes and len(_observe_cache) < 4096:
-                _observe_cache[key] = inst
+            inst = Instrument(name, primitive_type, slo)
+            with _observe_lock:
+                if len(_observe_cache) < 4096:
+                    inst = _observe_cache.setdefault(key, inst)
         self._inst = inst
-        self._call: tuple[trace.Span, object, object, float] | None = None
+        self._attributes = dict(attributes) if attributes else None
 
     @property
     def span(self) -> trace.Span:
-        """The block's span (a non-recording span when unsampled)."""
-        return self._call[0] if self._call else trace.INVALID_SPAN
+        """The span of this object's innermost open block here (non-recording when unsampled)."""
+        for obj, call in reversed(_OPEN_BLOCKS.get()):
+            if obj is self:
+                return call[0]
+        return trace.INVALID_SPAN
 
     def __enter__(self) -> observe:
-        self._call = self._inst.start()
+        call = self._inst.start(attributes=self._attributes)
+        _OPEN_BLOCKS.set((*_OPEN_BLOCKS.get(), (self, call)))
         return self
 
     def __exit__(
@@ -506,9 +571,14 @@ class observe:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        call, self._call = self._call, None
-        if call is not None:
-            self._inst.finish(*call, exc)
+        blocks = _OPEN_BLOCKS.get()
+        for i in range(len(blocks) - 1, -1, -1):
+            if blocks[i][0] is self:
+                call = blocks[i][1]
+                _OPEN_BLOCKS.set(blocks[:i] + blocks[i + 1 :])
+                self._inst.finish(*call, exc)
+                return
+        report_internal_error("observe exit", RuntimeError("block exited in another context"))
 
     async def __aenter__(self) -> observe:
         return self.__enter__()
