@@ -589,9 +589,8 @@ def test_exception_that_cannot_be_printed_still_ends_the_span() -> None:
     def f() -> None:
         raise Unprintable()
 
-    with capture() as cap:
-        with pytest.raises(Unprintable):
-            f()
+    with capture() as cap, pytest.raises(Unprintable):
+        f()
     span = cap.span("unprintable")
     assert span.status.status_code == StatusCode.ERROR
     assert span.status.description == "Unprintable"  # the type, never the message
@@ -603,9 +602,8 @@ def test_status_description_never_carries_the_message() -> None:
     def f(token: str) -> None:
         raise ValueError(f"bad token {token}")
 
-    with capture() as cap:
-        with pytest.raises(ValueError):
-            f("s3cr3t")
+    with capture() as cap, pytest.raises(ValueError):
+        f("s3cr3t")
     assert "s3cr3t" not in (cap.span("secretive").status.description or "")
 
 

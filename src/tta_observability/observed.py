@@ -253,7 +253,7 @@ def _callable_kind(func: Any) -> str:
     target = getattr(func, "__func__", func)  # classmethod / staticmethod
     target = inspect.unwrap(target)
     if not inspect.isroutine(target) and callable(target):
-        target = getattr(type(target), "__call__", target)  # an instance with __call__
+        target = type(target).__call__  # an instance with __call__
     if inspect.isasyncgenfunction(target):
         return "asyncgen"
     if inspect.isgeneratorfunction(target):
