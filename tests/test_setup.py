@@ -326,21 +326,27 @@ def test_sampling_ratio_from_environment() -> None:
 
 def test_unreachable_otlp_endpoint_never_blocks_and_warns_once() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
+    # Default queue size and export timeout: what an app gets without tuning anything.
     proc = _run_app(
         """
-        import json, time, tta_observability as tto
-        h = tto.setup("dead-backend", metrics_port=None, otlp_timeout=1.0, max_queue_size=64)
+        import json, logging, time, tta_observability as tto
+        logging.basicConfig(level=logging.WARNING)
+        h = tto.setup("dead-backend", metrics_port=None)
         @tto.observed(name="work")
         def work(i): return i
         t0 = time.monotonic()
         total = sum(work(i) for i in range(5000))
         calls = time.monotonic() - t0
+        from tta_observability.metrics import snapshot
+        failed_key = ("tta_observability_spans_exported_total", (("result", "failure"),))
+        deadline = time.monotonic() + 30
+        while not snapshot().get(failed_key) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the exporter retries for its timeout (10 s) before it fails
         t1 = time.monotonic()
         h.shutdown(timeout=2.0)
-        from tta_observability.metrics import snapshot
         snap = snapshot()
         dropped = snap[("tta_observability_spans_dropped_total", ())]
-        failed = snap.get(("tta_observability_spans_exported_total", (("result", "failure"),)), 0)
+        failed = snap.get(failed_key, 0)
         print(json.dumps({"total": total, "calls_s": calls, "shutdown_s": time.monotonic() - t1,
                           "dropped": dropped, "failed": failed}))
         """,
@@ -349,16 +355,128 @@ def test_unreachable_otlp_endpoint_never_blocks_and_warns_once() -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["total"] == sum(range(5000))
-    # Bounds on liveness, not a speed measurement: a blocked app would take the export timeout
-    # (1 s) per batch, hundreds of seconds in all.
+    # Bounds on liveness, not speed measurements: a blocked app would wait for the export
+    # timeout (10 s) per batch; a flushing shutdown would take minutes.
     assert out["calls_s"] < 10
-    assert out["shutdown_s"] < 8
-    # The bounded queue (64) dropped most spans; every span is either dropped, failed or pending.
-    assert 4000 <= out["dropped"] < 5000
+    assert out["shutdown_s"] < 4
+    # The bounded queue (2048) dropped the rest; every span was dropped, failed or pending.
+    assert 2000 <= out["dropped"] < 5000
     assert out["failed"] >= 1
-    ours = [ln for ln in proc.stderr.splitlines() if "cannot export spans" in ln]
-    assert len(ours) == 1, proc.stderr
-    assert dead in ours[0]
+    # One clear warning in all, naming the endpoint; the exporter's own noise is demoted.
+    logged = [ln for ln in proc.stderr.splitlines() if ln.startswith(("WARNING", "ERROR"))]
+    assert len(logged) == 1, proc.stderr
+    assert "cannot export spans" in logged[0] and dead in logged[0]
+
+
+def test_sigterm_runs_shutdown_and_removes_the_discovery_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    sd_dir = tmp_path / "sd"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys, time, tta_observability as tto
+                tto.setup("sigterm-app", metrics_port=0, sd_dir={str(sd_dir)!r})
+                print("ready", flush=True)
+                time.sleep(60)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        assert len(list(sd_dir.glob("*.json"))) == 1
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) == -signal.SIGTERM  # still dies of the signal
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert list(sd_dir.glob("*.json")) == []
+
+
+def test_shutdown_undoes_what_setup_did(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import logging as std_logging
+    import signal
+
+    from tta_observability import _state
+    from tta_observability.metrics import snapshot
+
+    path = tmp_path / "slos.yaml"
+    path.write_text(
+        "version: 1\nslos:\n  - name: undo_slo\n    objective: 0.99\n    primitives: [undo_fn]\n"
+    )
+    sigterm_before = signal.getsignal(signal.SIGTERM)
+    factory_before = std_logging.getLogRecordFactory()
+
+    @tto.observed(name="undo_fn")
+    def f() -> None:
+        pass
+
+    h = tto.setup(
+        "undo",
+        registry=CollectorRegistry(),
+        metrics_port=None,
+        tracer_provider=TracerProvider(),
+        slo_file=path,
+        llm_budget_usd_per_hour=25,
+    )
+    assert snapshot()[("tta_llm_budget_usd_per_hour", ())] == 25
+    assert signal.getsignal(signal.SIGTERM) is not sigterm_before
+    f()
+    h.shutdown()
+    assert ("tta_llm_budget_usd_per_hour", ()) not in snapshot()
+    assert signal.getsignal(signal.SIGTERM) is sigterm_before
+    assert std_logging.getLogRecordFactory() is factory_before
+    key = ("tta_slo_requests_total", (("slo", "undo_slo"),))
+    before = snapshot()[key]
+    f()  # no longer bound to the file's SLO
+    assert snapshot()[key] == before
+    assert _state.STATE.tracer is not None
+    with pytest.raises(ConfigError, match="llm_budget_usd_per_hour"):
+        tto.setup("x", metrics_port=None, llm_budget_usd_per_hour=-1)
+
+
+def test_owned_provider_goes_quiet_after_shutdown() -> None:
+    proc = _run_app(
+        """
+        import json, tta_observability as tto
+        from opentelemetry import trace
+        h = tto.setup("quiet", metrics_port=None)
+        @tto.observed(name="q")
+        def q():
+            return trace.get_current_span().is_recording()
+        during = q()
+        h.shutdown()
+        print(json.dumps({"during": during, "after": q()}))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"during": True, "after": False}
+
+
+def test_filtered_scrape_and_mounted_app_use_the_setup_registry() -> None:
+    from wsgiref.util import setup_testing_defaults
+
+    registry = CollectorRegistry()
+    tto.setup("mounted", registry=registry, metrics_port=None, tracer_provider=TracerProvider())
+
+    @tto.observed(name="mounted_fn")
+    def f() -> None:
+        pass
+
+    f()
+    app = tto.metrics_wsgi_app()
+    environ: dict[str, object] = {"QUERY_STRING": "name[]=tta_primitive_executions_total"}
+    setup_testing_defaults(environ)
+    body = b"".join(app(environ, lambda status, headers: None)).decode()
+    assert 'primitive_name="mounted_fn"' in body
+    assert "tta_build_info" not in body  # the name[] filter applies to the library's metrics
 
 
 def test_real_prometheus_stores_exemplar_of_exported_trace(start_prometheus) -> None:  # type: ignore[no-untyped-def]

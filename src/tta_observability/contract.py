@@ -255,7 +255,7 @@ LLM_COST = Metric(
 LLM_BUDGET = Metric(
     "tta_llm_budget_usd_per_hour",
     "gauge",
-    "LLM spend per hour above which TTALLMCostOverBudget fires, from setup(llm_budget_usd_per_hour=).",
+    "LLM spend per hour above which TTALLMCostOverBudget fires (setup(llm_budget_usd_per_hour=)).",
     group="llm",
 )
 

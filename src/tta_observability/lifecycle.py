@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import logging
 import os
+import signal
 import socket
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,7 +44,7 @@ from . import slo_file as slo_file_mod
 from ._state import INSTRUMENTATION_NAME, STATE, logger
 from .config import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from .metrics import STORE, MetricStore
-from .observed import bind_slo
+from .observed import bind_slo, unbind_slo
 from .slo import SLO
 
 _OTLP_LOGGERS = (
@@ -53,19 +55,20 @@ _OTLP_LOGGERS = (
 )
 
 
-class _OnceFilter(logging.Filter):
-    """Lets each distinct message template through once: an unreachable collector says so once."""
+class _ExportLogFilter(logging.Filter):
+    """Demotes the exporter's and batch processor's own warnings to our DEBUG log.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: set[object] = set()
+    An unreachable collector would otherwise log an error per batch, a retry warning per
+    attempt and a queue-full warning per span; our exporter wrapper says it once, clearly, and
+    the drops are counted in metrics.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.msg)
-        if key in self.seen:
-            return False
-        self.seen.add(key)
-        return True
+        if record.levelno < logging.WARNING:
+            return True
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: %s", record.name, record.getMessage())
+        return False
 
 
 class _CountingExporter(SpanExporter):
@@ -98,8 +101,12 @@ class _CountingExporter(SpanExporter):
             logger.info("tta_observability: span export to %s recovered", self.target)
         return result
 
-    def shutdown(self) -> None:
-        self.inner.shutdown()
+    def shutdown(self, timeout_millis: float = 30000) -> None:
+        # The batch processor passes what is left of its timeout only to exporters that take it.
+        if "timeout_millis" in inspect.signature(self.inner.shutdown).parameters:
+            self.inner.shutdown(timeout_millis=timeout_millis)  # type: ignore[call-arg]
+        else:
+            self.inner.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.inner.force_flush(timeout_millis)
@@ -179,7 +186,9 @@ class Handle:
         self.metrics_port: int | None = None
         self._server: Any = None
         self._server_thread: threading.Thread | None = None
-        self._log_filter: _OnceFilter | None = None
+        self._log_filter: _ExportLogFilter | None = None
+        #: True when setup() installed the global TracerProvider itself.
+        self.owns_provider = False
         self._closers: list[Any] = []
         #: The file_sd target file announcing this app, when ``sd_dir`` was given.
         self.sd_file: os.PathLike[str] | None = None
@@ -218,7 +227,8 @@ class Handle:
                 logger.warning("tta_observability: shutdown step failed: %r", exc)
         if self.span_processor is not None:
             try:
-                self.span_processor.force_flush(int(timeout * 1000))
+                # Not force_flush(): in the SDK it ignores its timeout and exports the whole
+                # queue synchronously, which takes minutes when the collector is unreachable.
                 inner = getattr(self.span_processor, "_batch_processor", None)
                 if inner is not None:
                     inner.shutdown(timeout_millis=int(timeout * 1000))
@@ -235,7 +245,12 @@ class Handle:
         if self._log_filter is not None:
             for name in _OTLP_LOGGERS:
                 logging.getLogger(name).removeFilter(self._log_filter)
-        STATE.reset_tracer()
+        if self.owns_provider:
+            # The provider we installed cannot be removed from the API; stop paying for spans
+            # nobody exports.
+            STATE.tracer = trace.NoOpTracer()
+        else:
+            STATE.reset_tracer()
         atexit.unregister(self.shutdown)
         with _SETUP_LOCK:
             if _HANDLE is self:
@@ -273,6 +288,8 @@ def setup(
     sd_dir: str | os.PathLike[str] | None = None,
     log_correlation: bool = True,
     llm_prices: Mapping[str, Any] | None = None,
+    llm_budget_usd_per_hour: float | None = None,
+    handle_sigterm: bool = True,
 ) -> Handle:
     """Start observability for this process; call once at start-up.
 
@@ -291,6 +308,12 @@ def setup(
     naming the file, the line and the problem.
 
     ``log_correlation``: add ``trace_id``, ``span_id`` and ``workflow_id`` to every log record.
+    ``llm_budget_usd_per_hour``: exported as ``tta_llm_budget_usd_per_hour``, the threshold of
+    the ``TTALLMCostOverBudget`` alert for this service (10 USD/hour when not given).
+
+    ``handle_sigterm``: run ``shutdown()`` on SIGTERM (what process managers send), then let
+    the signal do what it did before; ``atexit`` alone does not run on SIGTERM.
+
     ``llm_prices``: model (or ``provider/model``) to USD per million input/output tokens, for
     ``tta_llm_cost_usd_total`` when a call does not state its cost.
     """
@@ -329,6 +352,15 @@ def setup(
             otlp_protocol=otlp_protocol,
             sample_ratio=sample_ratio,
         )
+        if llm_budget_usd_per_hour is not None and (
+            isinstance(llm_budget_usd_per_hour, bool)
+            or not isinstance(llm_budget_usd_per_hour, int | float)
+            or not llm_budget_usd_per_hour > 0
+        ):
+            raise ConfigError(
+                "llm_budget_usd_per_hour must be a positive number of US dollars, "
+                f"got {llm_budget_usd_per_hour!r}"
+            )
         if llm_prices is not None:
             llm.set_prices(llm_prices)  # validates before anything is started
         store = STORE
@@ -341,8 +373,15 @@ def setup(
         store.set_label_limit(max_label_values)
         for slo in slo_list:
             store.slo(slo)
-        for primitive, slo in slo_file_mod.slos_by_primitive(specs).items():
+        bindings = slo_file_mod.slos_by_primitive(specs)
+        for primitive, slo in bindings.items():
             bind_slo(slo, [primitive])
+        if bindings:
+            handle.add_closer(lambda: unbind_slo(bindings))
+        budget = store.counter(c.LLM_BUDGET)
+        if llm_budget_usd_per_hour is not None:
+            budget.set((), float(llm_budget_usd_per_hour))
+            handle.add_closer(budget.clear)
 
         _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout)
         with contextlib.suppress(ValueError):  # registered by an earlier setup() in this process
@@ -354,6 +393,8 @@ def setup(
             handle.add_closer(lambda: llm.set_prices(None))
         if log_correlation:
             handle.add_closer(logs.install_log_filter())
+        if handle_sigterm:
+            _handle_sigterm(handle)
         atexit.register(handle.shutdown)
         _HANDLE = handle
         return handle
@@ -377,16 +418,22 @@ def _setup_traces(
             )
             provider = TracerProvider(resource=resource, sampler=_sampler(settings))
             trace.set_tracer_provider(provider)
+            handle.owns_provider = True
     handle.tracer_provider = provider
     made = _exporter(settings, otlp_timeout)
-    if made is not None:
+    if made is None:
+        logger.info(
+            "tta_observability: no span exporter configured (set OTEL_EXPORTER_OTLP_ENDPOINT or "
+            "traces_exporter=); spans are still created for exemplars and log correlation"
+        )
+    else:
         exporter, target = made
         processor = _CountingBatchProcessor(
             _CountingExporter(exporter, target, handle.store), handle.store, max_queue_size
         )
         provider.add_span_processor(processor)
         handle.span_processor = processor
-        handle._log_filter = _OnceFilter()
+        handle._log_filter = _ExportLogFilter()
         for name in _OTLP_LOGGERS:
             logging.getLogger(name).addFilter(handle._log_filter)
     STATE.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __about__.__version__)
@@ -407,6 +454,33 @@ def _start_server(handle: Handle, host: str, port: int) -> None:
     handle._server, handle._server_thread = server, thread
     handle.metrics_host = host
     handle.metrics_port = int(server.server_port)
+
+
+def _handle_sigterm(handle: Handle) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be installed from the main thread
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        handle.shutdown()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous == signal.SIG_DFL:
+            # Die of the signal as the process would have, so its exit status says so.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except (ValueError, OSError) as exc:
+        logger.debug("tta_observability: cannot handle SIGTERM: %s", exc)
+        return
+
+    def restore() -> None:
+        if signal.getsignal(signal.SIGTERM) is on_sigterm:
+            signal.signal(signal.SIGTERM, previous)
+
+    handle.add_closer(restore)
 
 
 def _announce(handle: Handle, sd_dir: str | os.PathLike[str] | None) -> None:
@@ -437,11 +511,18 @@ def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:
     """
     from prometheus_client import make_wsgi_app
 
-    return make_wsgi_app(REGISTRY if registry is None else registry)
+    return make_wsgi_app(_registry(registry))
 
 
 def metrics_asgi_app(registry: CollectorRegistry | None = None) -> Any:
     """An ASGI app serving /metrics, for ``metrics_port=None``."""
     from prometheus_client import make_asgi_app
 
-    return make_asgi_app(REGISTRY if registry is None else registry)
+    return make_asgi_app(_registry(registry))
+
+
+def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:
+    """The given registry, else the running setup()'s, else prometheus-client's default."""
+    if registry is not None:
+        return registry
+    return _HANDLE.registry if _HANDLE is not None else REGISTRY

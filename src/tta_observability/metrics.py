@@ -214,6 +214,10 @@ class LabeledCounter:
         with self.lock:
             self.values[k] = value
 
+    def clear(self) -> None:
+        with self.lock:
+            self.values.clear()
+
     def get(self, values: tuple[object, ...]) -> float:
         return self.values.get(tuple(str(v) for v in values), 0.0)
 
@@ -302,9 +306,9 @@ class MetricStore(Collector):
     # Scrape time.
 
     def describe(self) -> Iterable[Metric]:
-        # An empty describe() makes the registry skip its duplicate-name check for us, which is
-        # what lets two stores (tests, several registries) coexist.
-        return []
+        # Naming our families lets the registry answer filtered scrapes (?name[]=...) and
+        # refuse a second collector that would emit the same names.
+        return [_new(m) for m in _EMITTED]
 
     def collect(self) -> Iterator[Metric]:
         common = {"service_name": self.service_name, "environment": self.environment}
@@ -405,6 +409,10 @@ class MetricStore(Collector):
                 )
             _add_histogram(duration, c.WORKFLOW_DURATION.name, labels, buckets, bucket_ex, total)
         yield from (execs, duration)
+
+
+#: Every contract metric a store emits (the CI metrics are pushed by the CLI instead).
+_EMITTED: tuple[c.Metric, ...] = tuple(m for m in c.METRICS if m.group != "ci")
 
 
 def _new(metric: c.Metric) -> Metric:

@@ -80,6 +80,7 @@ class Instrument:
         "primitive_type",
         "series",
         "slo",
+        "slo_bound",
         "slo_series",
         "slo_threshold",
         "span_name",
@@ -105,8 +106,11 @@ class Instrument:
         self.store = store
         self.series = store.primitive(primitive_type, name)
         self.name = self.series.name
+        #: True when the SLO came from bind_slo() rather than the decorator.
+        self.slo_bound = False
         if slo is None:
             slo = _slo_bindings.get(self.name)
+            self.slo_bound = slo is not None
         self.primitive_type = self.series.ptype
         self.span_name = span_name or self.name
         attrs: dict[str, AttributeValue] = dict(attributes or {})
@@ -125,12 +129,19 @@ class Instrument:
         with _bind_lock:
             _instruments.add(self)
 
-    def set_slo(self, slo: SLO) -> None:
-        """Count this instrument's calls towards ``slo`` (for SLOs bound after decoration)."""
+    def set_slo(self, slo: SLO | None, bound: bool = True) -> None:
+        """Count this instrument's calls towards ``slo`` (None: towards none)."""
+        self.slo_bound = bound
         self.slo = slo
-        self.slo_threshold = slo.latency_threshold or float("inf")
-        self.attributes = {**self.attributes, c.ATTR_SLO: slo.name}
-        self.slo_series = self.store.slo(slo)
+        attrs = {k: v for k, v in self.attributes.items() if k != c.ATTR_SLO}
+        if slo is None:
+            self.slo_threshold = float("inf")
+            self.slo_series = None
+        else:
+            self.slo_threshold = slo.latency_threshold or float("inf")
+            attrs[c.ATTR_SLO] = slo.name
+            self.slo_series = self.store.slo(slo)
+        self.attributes = attrs
 
     # The two halves of a call. Neither raises: a failure inside the library is reported once
     # and the call is still counted.
@@ -244,9 +255,20 @@ def bind_slo(slo: SLO, primitives: Iterable[str]) -> None:
     with _bind_lock:
         for name in names:
             _slo_bindings[name] = slo
-        existing = [i for i in _instruments if i.name in names and i.slo is None]
+        existing = [i for i in _instruments if i.name in names and (i.slo is None or i.slo_bound)]
     for inst in existing:
         inst.set_slo(slo)
+
+
+def unbind_slo(bindings: Mapping[str, SLO]) -> None:
+    """Undo :func:`bind_slo` for these ``primitive name -> SLO`` bindings."""
+    with _bind_lock:
+        for name, slo in bindings.items():
+            if _slo_bindings.get(name) == slo:
+                del _slo_bindings[name]
+        existing = [i for i in _instruments if i.slo_bound and bindings.get(i.name) == i.slo]
+    for inst in existing:
+        inst.set_slo(None, bound=False)
 
 
 def _callable_kind(func: Any) -> str:
