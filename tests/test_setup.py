@@ -604,3 +604,25 @@ def test_setup_reads_an_slo_file(tmp_path) -> None:  # type: ignore[no-untyped-d
     with pytest.raises(SLOFileError, match=r"bad\.yaml:4"):
         tto.setup("bad-slo", metrics_port=None, slo_file=bad)
     assert tto.lifecycle.current() is None  # type: ignore[attr-defined]
+
+
+def test_discovery_removes_files_of_dead_local_processes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tta_observability import discovery
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"svc-{dead_pid}.json"
+    stale.write_text(json.dumps([{"targets": ["127.0.0.1:1234"], "labels": {}}]))
+    other_host = tmp_path / f"svc-{dead_pid + 1}.json"
+    other_host.write_text(json.dumps([{"targets": ["10.1.2.3:9464"], "labels": {}}]))
+    other_service = tmp_path / f"other-{dead_pid}.json"
+    other_service.write_text(json.dumps([{"targets": ["127.0.0.1:1234"], "labels": {}}]))
+    mine = discovery.register(tmp_path, "127.0.0.1", 9464, {"service_name": "svc"})
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
+        [mine.name, other_host.name, other_service.name]
+    )

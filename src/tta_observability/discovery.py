@@ -88,6 +88,7 @@ def register(
     name = service or checked.get("service_name") or "tta-app"
     stem = _UNSAFE_FILENAME_CHARS.sub("_", name).strip("._") or "tta-app"
     directory.mkdir(parents=True, exist_ok=True)
+    _remove_stale(directory, stem, target.rsplit(":", 1)[0])
     path = directory / f"{stem}-{os.getpid()}.json"
     tmp = directory / f".{path.name}.{os.getpid()}.tmp"
     payload = json.dumps([{"targets": [target], "labels": checked}], indent=2, sort_keys=True)
@@ -101,6 +102,37 @@ def register(
             tmp.unlink()
         raise
     return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, owned by someone else
+    return True
+
+
+def _remove_stale(directory: Path, stem: str, host: str) -> None:
+    """Delete this service's files left by processes of this host that died without shutdown.
+
+    A process killed hard (SIGKILL, OOM) never removes its file, and Prometheus would keep a
+    dead target (``up == 0``) forever. Only files whose target is on this same host are judged:
+    a shared directory may hold other hosts' processes, whose PIDs mean nothing here.
+    """
+    for old in directory.glob(f"{stem}-*.json"):
+        pid_text = old.stem.rsplit("-", 1)[-1]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            groups = json.loads(old.read_text(encoding="utf-8"))
+            hosts = {t.rsplit(":", 1)[0] for g in groups for t in g.get("targets", [])}
+        except (OSError, ValueError, AttributeError, TypeError):
+            continue
+        if hosts == {host} and not _pid_alive(int(pid_text)):
+            with contextlib.suppress(OSError):
+                old.unlink()
 
 
 def unregister(path: str | os.PathLike[str] | None) -> None:
