@@ -268,3 +268,44 @@ def test_demo_from_the_wheel(venv: Venv) -> None:
         pytest.fail("tta_observability.demo is missing from the wheel: " + result.stderr)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_wheel_never_ships_local_secrets(tmp_path: Path) -> None:
+    """A checkout where the user has configured the stack still builds a clean wheel."""
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    src = tmp_path / "src"
+    for rel in tracked:
+        target = src / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((ROOT / rel).read_bytes())
+    local = {
+        "compose/.env": "GF_ADMIN_PASSWORD=hunter2\n",
+        "compose/prod.env": "X=1\n",
+        "compose/alertmanager/secrets/pagerduty_routing_key": "R0UT1NGK3Y\n",
+        "compose/file_sd/my-app-123.json": "[]\n",
+    }
+    for rel, text in local.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    dist = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = dist.glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for rel in local:
+        assert f"tta_observability/_assets/{rel}" not in names
+    assert "tta_observability/_assets/compose/.env.example" in names
+    assert "tta_observability/_assets/compose/alertmanager/secrets/README.md" in names
+    assert not any(
+        "hunter2" in zipfile.ZipFile(wheel).read(n).decode(errors="replace")
+        for n in names
+        if n.endswith((".env", ".env.example"))
+    )
