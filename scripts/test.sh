@@ -14,5 +14,10 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# Lint and type checks first: they take seconds and keep the tree clean.
+python3 -m ruff check src tests benchmarks examples hatch_build.py
+python3 -m ruff format --check src tests benchmarks examples hatch_build.py
+python3 -m mypy
+
 # Any arguments go to pytest.
 python3 -m pytest -q "$@"
