@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,8 +38,10 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+def _run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
 
 
 def _rule_paths() -> list[Path]:
@@ -68,6 +71,64 @@ def test_main_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[st
     capsys.readouterr()
     assert rules.main(["--out", str(tmp_path), "--check"]) == 1
     assert capsys.readouterr().out.strip() == f"differs: {tmp_path / rules.SLO_FILE}"
+
+
+def _runbook_urls(directory: Path) -> set[str]:
+    return {
+        rule["annotations"]["runbook_url"]
+        for path in sorted(directory.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def test_runbook_base_url_option(tmp_path: Path) -> None:
+    names = {a.name for a in rules.alerts()}
+    assert _runbook_urls(RULES_DIR) == {f"{rules.RUNBOOK_BASE_URL}{n}.md" for n in names}
+    wiki, local = "https://wiki.example/rb/", "http://127.0.0.1:8000/runbooks/"
+    flag, env_dir, default_dir = tmp_path / "flag", tmp_path / "env", tmp_path / "default"
+    # A missing trailing slash is added: the alert name is appended to the base.
+    assert rules.main(["--out", str(flag), "--runbook-base-url", wiki.rstrip("/")]) == 0
+    assert _runbook_urls(flag) == {f"{wiki}{n}.md" for n in names}
+    assert rules.main(["--out", str(flag), "--check", "--runbook-base-url", wiki]) == 0
+    assert rules.main(["--out", str(flag), "--check"]) == 1
+    # The environment variable, through the documented command line.
+    module = ("python3", "-m", "tta_observability.mixin.rules")
+    env = {**os.environ, rules.RUNBOOK_BASE_URL_ENV: local}
+    result = _run(*module, "--out", str(env_dir), env=env)
+    assert result.returncode == 0, result.stderr
+    assert _runbook_urls(env_dir) == {f"{local}{n}.md" for n in names}
+    # The flag wins over the variable.
+    result = _run(*module, "--out", str(flag), "--check", "--runbook-base-url", wiki, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # An empty variable means the default.
+    env[rules.RUNBOOK_BASE_URL_ENV] = ""
+    assert _run(*module, "--out", str(default_dir), env=env).returncode == 0
+    assert _runbook_urls(default_dir) == _runbook_urls(RULES_DIR)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("docs/runbooks/", "not an absolute http:// or https:// URL"),
+        ("ftp://example.org/rb/", "not an absolute http:// or https:// URL"),
+        ("https:///rb/", "not an absolute http:// or https:// URL"),
+        ("https://example.org/rb?x=1", "has a query or fragment"),
+    ],
+)
+def test_bad_runbook_base_url_is_rejected(
+    url: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        rules.render(url)
+    with pytest.raises(SystemExit) as exc:
+        rules.main(["--out", str(tmp_path), "--runbook-base-url", url])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--runbook-base-url / ${rules.RUNBOOK_BASE_URL_ENV}: runbook base URL {url!r}" in err
+    assert problem in err
+    assert not list(tmp_path.iterdir())
 
 
 def test_recorded_names_follow_level_metric_operations() -> None:
@@ -115,8 +176,45 @@ def test_burn_rate_alert_follows_the_sre_workbook() -> None:
     assert burn[0].expr == (
         "tta:slo_burn_rate:rate1h > 14.4 and tta:slo_burn_rate:rate5m > 14.4"
         " and tta:slo_requests:rate1h * 3600 >= 10"
+        " and tta:slo_errors:rate1h * 3600 >= 5"
     )
     assert [a.expr.split(" > ")[1].split(" ")[0] for a in burn] == ["14.4", "6", "3", "1"]
+
+
+def _groups() -> dict[str, rules.Group]:
+    return {g.name: g for groups in rules.rule_files().values() for g in groups}
+
+
+def _ranges(expr: str) -> set[str]:
+    return set(re.findall(r"\[(\w+)\]", expr))
+
+
+def test_slow_slo_windows_have_their_own_group() -> None:
+    groups = _groups()
+    fast, slow = groups["tta-slo"], groups["tta-slo-long-windows"]
+    assert [g.name for g in rules.rule_files()[rules.SLO_FILE]] == [fast.name, slow.name]
+    assert fast.interval is None
+    # Slower than the global 15 s, but within the 5-minute lookback so queries see no gaps.
+    assert slow.interval == "2m"
+    doc = yaml.safe_load((RULES_DIR / rules.SLO_FILE).read_text(encoding="utf-8"))
+    assert [g.get("interval") for g in doc["groups"]] == [None, "2m"]
+    # No rule outside the slow group reads days of raw samples.
+    for group in groups.values():
+        for rule in group.rules:
+            if group is not slow:
+                assert not _ranges(rule.expr) & {"3d", "30d"}, rule.expr
+    assert set().union(*(_ranges(r.expr) for r in slow.rules)) == {"3d", "30d"}
+    # Every paging burn rule sits in the fast group with all the series it reads recorded there.
+    fast_records = {r.record for r in fast.rules if isinstance(r, rules.Recording)}
+    critical = [a for a in fast.rules if isinstance(a, rules.Alert) and a.severity == "critical"]
+    assert len(critical) == 2
+    for alert in critical:
+        assert rules.metric_names(alert.expr) <= fast_records
+    # The ticket rule over 3 days evaluates with its long window, after it is recorded.
+    [slow_alert] = [r for r in slow.rules if isinstance(r, rules.Alert)]
+    assert (slow_alert.labels["long_window"], slow_alert.severity) == ("3d", "warning")
+    order = [r.record if isinstance(r, rules.Recording) else r.name for r in slow.rules]
+    assert order.index(rules.slo_burn_rate("3d")) < order.index(slow_alert.name)
 
 
 def test_slo_objective_comes_from_the_gauge() -> None:
@@ -150,7 +248,12 @@ def test_every_metric_name_in_a_rule_is_produced() -> None:
     used = set().union(*(rules.metric_names(r.expr) for r in rules.all_rules()))
     assert used <= known
     # The rules use the whole SLO contract and the core metrics.
-    for metric in (contract.SLO_REQUESTS, contract.SLO_ERRORS, contract.SLO_OBJECTIVE):
+    for metric in (
+        contract.SLO_REQUESTS,
+        contract.SLO_ERRORS,
+        contract.SLO_OBJECTIVE,
+        contract.LLM_BUDGET,
+    ):
         assert metric.name in used
     assert "tta_primitive_duration_seconds_bucket" in used
 
@@ -231,7 +334,12 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
 
 
 def test_alert_labels_and_annotations() -> None:
-    without_value = {"TTAMetricsTargetDown", "TTAMetricsAbsent", "TTACircuitBreakerOpen"}
+    without_value = {
+        "TTAMetricsTargetDown",
+        "TTAServiceDown",
+        "TTAMetricsAbsent",
+        "TTACircuitBreakerOpen",
+    }
     for alert in rules.alerts():
         doc = alert.to_yaml()
         assert re.fullmatch(r"TTA[A-Za-z]+", alert.name)
@@ -303,7 +411,23 @@ def test_rules_doc_lists_every_alert_and_constant() -> None:
     for prefix in per_window:
         assert f"`{prefix}rate<w>`" in text
     assert f"{rules.LLM_COST_BUDGET_USD_PER_HOUR:g} USD" in text
+    assert f"`{contract.LLM_BUDGET.name}`" in text
     assert f"{rules.SLO_MIN_REQUESTS} calls" in text
+    assert f"{rules.SLO_MIN_ERRORS} bad calls" in text
+    assert f"`max_over_time(up[{rules.SERVICE_DOWN_LOOKBACK}])`" in text
+    assert f"`interval: {rules.SLO_SLOW_INTERVAL}`" in text
+    assert "--runbook-base-url" in text and rules.RUNBOOK_BASE_URL_ENV in text
+    slos = (ROOT / "docs" / "slos.md").read_text(encoding="utf-8")
+    assert f"{rules.SLO_MIN_ERRORS} bad calls" in slos
+
+
+def test_service_down_pages_per_service() -> None:
+    """Alertmanager inhibits a service's alerts by this name and these labels."""
+    [alert] = [a for a in rules.alerts() if a.name == "TTAServiceDown"]
+    assert alert.severity == "critical"
+    assert alert.for_ == "5m"
+    assert not alert.labels
+    assert alert.expr.count("max by (service_name, environment)") == 2
 
 
 def _dashboard_titles() -> set[str]:

@@ -1,8 +1,10 @@
 """The shipped Prometheus rules: recording rules, SLO burn-rate rules and health alerts.
 
 This module is the single source of truth for ``rules/*.yml``; ``python -m
-tta_observability.mixin.rules`` rewrites them (``--check`` only compares). Metric names come from
-:mod:`tta_observability.contract`; the dashboards read the recorded names from the constants here.
+tta_observability.mixin.rules`` rewrites them (``--check`` only compares; ``--runbook-base-url`` or
+``$TTA_RUNBOOK_BASE_URL`` points the ``runbook_url`` annotations at another copy of the runbooks).
+Metric names come from :mod:`tta_observability.contract`; the dashboards read the recorded names
+from the constants here.
 
 SLO rules are static and generic: they aggregate ``tta_slo_*`` by ``service_name``,
 ``environment`` and ``slo`` and take each objective from the ``tta_slo_objective_ratio`` gauge,
@@ -12,12 +14,14 @@ so an SLO declared in code needs no regeneration. ``docs/rules.md`` explains the
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -25,8 +29,11 @@ from tta_observability import contract as c
 
 Severity = Literal["critical", "warning", "info"]
 
-#: Where each alert's ``runbook_url`` points; the file is ``docs/runbooks/<AlertName>.md``.
+#: Where each alert's ``runbook_url`` points by default; the file is
+#: ``docs/runbooks/<AlertName>.md``. The committed rule files use this base; ``--runbook-base-url``
+#: or :data:`RUNBOOK_BASE_URL_ENV` point a generated copy at another one (a fork, an internal wiki).
 RUNBOOK_BASE_URL: Final = "https://github.com/tta-dev/tta-observability/blob/main/docs/runbooks/"
+RUNBOOK_BASE_URL_ENV: Final = "TTA_RUNBOOK_BASE_URL"
 
 #: Jobs that scrape TTA apps match this; the bundled stack names its discovered apps "tta-apps".
 TTA_JOB_REGEX: Final = "tta.*"
@@ -44,10 +51,21 @@ FAILED_STATUSES: Final = (c.STATUS_ERROR, c.STATUS_TIMEOUT)
 #: SLO windows, from the shortest burn-rate window to the 30-day budget period.
 SLO_WINDOWS: Final = ("5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d")
 SLO_PERIOD: Final = "30d"
+#: Windows whose ``rate()`` reads days of raw samples. They get their own group, evaluated every
+#: :data:`SLO_SLOW_INTERVAL`, so that an overrunning long query cannot make the fast-burn group
+#: skip evaluations (and pages). The interval stays under the 5-minute lookback, so instant
+#: queries of these series never fall into a gap between two evaluations.
+SLO_SLOW_WINDOWS: Final = ("3d", "30d")
+SLO_SLOW_INTERVAL: Final = "2m"
 
 # Thresholds of the health alerts (docs/rules.md explains each choice).
-#: A burn-rate window must hold at least this many SLO calls before the alert may fire.
+#: A burn-rate window must hold at least this many SLO calls before the alert may fire ...
 SLO_MIN_REQUESTS: Final = 10
+#: ... and at least this many bad calls, so one failure of a dozen calls an hour cannot page.
+SLO_MIN_ERRORS: Final = 5
+#: TTAServiceDown also fires for a service whose targets all vanished from service discovery, if
+#: one of them was up within this window; after it, the alert resolves (docs/rules.md).
+SERVICE_DOWN_LOOKBACK: Final = "1h"
 #: Health alerts on ratios need this many calls in 5 minutes, so two failures of three do not page.
 HEALTH_MIN_CALLS_5M: Final = 10
 PRIMITIVE_ERROR_RATIO_THRESHOLD: Final = 0.1
@@ -58,7 +76,8 @@ LATENCY_REGRESSION_FACTOR: Final = 2.0
 LATENCY_REGRESSION_MIN_SECONDS: Final = 0.1
 RETRY_STORM_MIN_FAILED_PER_SECOND: Final = 1.0
 RETRY_STORM_FAILED_FRACTION: Final = 0.5
-#: LLM spend per service and environment over any rolling hour, in US dollars.
+#: LLM spend per service and environment over any rolling hour, in US dollars, for services that
+#: export no ``tta_llm_budget_usd_per_hour`` gauge of their own.
 LLM_COST_BUDGET_USD_PER_HOUR: Final = 10.0
 SPAN_EXPORT_FAILURE_RATIO_THRESHOLD: Final = 0.1
 CIRCUIT_BREAKER_OPEN: Final = 2
@@ -154,6 +173,8 @@ TIMEOUTS_RATE5M: Final = "tta:timeouts:rate5m"
 ROUTER_DECISIONS_RATE5M: Final = "tta:router_decisions:rate5m"
 LLM_TOKENS_INCREASE1H: Final = "tta:llm_tokens:increase1h"
 LLM_COST_USD_INCREASE1H: Final = "tta:llm_cost_usd:increase1h"
+SERVICE_LLM_COST_USD_INCREASE1H: Final = "tta:service_llm_cost_usd:increase1h"
+LLM_BUDGET_USD_PER_HOUR_MAX: Final = "tta:llm_budget_usd_per_hour:max"
 SLO_OBJECTIVE: Final = "tta:slo_objective:ratio"
 SLO_ERROR_BUDGET_REMAINING: Final = f"tta:slo_error_budget_remaining:ratio{SLO_PERIOD}"
 
@@ -208,9 +229,10 @@ class Alert:
 
     @property
     def runbook_url(self) -> str:
+        """The runbook URL under the default :data:`RUNBOOK_BASE_URL`."""
         return f"{RUNBOOK_BASE_URL}{self.name}.md"
 
-    def to_yaml(self) -> dict[str, Any]:
+    def to_yaml(self, runbook_base_url: str = RUNBOOK_BASE_URL) -> dict[str, Any]:
         rule: dict[str, Any] = {"alert": self.name, "expr": self.expr}
         if self.for_ != "0m":
             rule["for"] = self.for_
@@ -218,7 +240,7 @@ class Alert:
         rule["annotations"] = {
             "summary": self.summary,
             "description": self.description,
-            "runbook_url": self.runbook_url,
+            "runbook_url": f"{runbook_base_url}{self.name}.md",
         }
         return rule
 
@@ -230,9 +252,17 @@ Rule = Recording | Alert
 class Group:
     name: str
     rules: tuple[Rule, ...]
+    #: Evaluation interval; None keeps Prometheus' global ``evaluation_interval``.
+    interval: str | None = None
 
-    def to_yaml(self) -> dict[str, Any]:
-        return {"name": self.name, "rules": [r.to_yaml() for r in self.rules]}
+    def to_yaml(self, runbook_base_url: str = RUNBOOK_BASE_URL) -> dict[str, Any]:
+        doc: dict[str, Any] = {"name": self.name}
+        if self.interval is not None:
+            doc["interval"] = self.interval
+        doc["rules"] = [
+            r.to_yaml(runbook_base_url) if isinstance(r, Alert) else r.to_yaml() for r in self.rules
+        ]
+        return doc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +385,12 @@ def _llm_rules() -> list[Recording]:
             _sum((*model, _label(tokens, "token_type")), f"increase({tokens.name}[1h])"),
         ),
         Recording(LLM_COST_USD_INCREASE1H, _sum(model, f"increase({cost.name}[1h])")),
+        Recording(SERVICE_LLM_COST_USD_INCREASE1H, _sum(SERVICE, LLM_COST_USD_INCREASE1H)),
+        # Replicas of one service export the same budget; max keeps one series per service.
+        Recording(
+            LLM_BUDGET_USD_PER_HOUR_MAX,
+            f"max by ({_by([_label(c.LLM_BUDGET, x) for x in SERVICE])}) ({c.LLM_BUDGET.name})",
+        ),
     ]
 
 
@@ -362,11 +398,9 @@ def _llm_rules() -> list[Recording]:
 # SLO rules.
 
 
-def _slo_rules() -> list[Recording]:
-    rules: list[Recording] = [
-        Recording(SLO_OBJECTIVE, f"max by ({_by(SLO_KEY)}) ({c.SLO_OBJECTIVE.name})")
-    ]
-    for w in SLO_WINDOWS:
+def _slo_window_rules(windows: Iterable[str]) -> list[Recording]:
+    rules: list[Recording] = []
+    for w in windows:
         rules += [
             Recording(slo_requests(w), _sum(SLO_KEY, _rate(c.SLO_REQUESTS.name, w))),
             # No error series exists before the first bad call; read that as 0 bad calls.
@@ -380,8 +414,33 @@ def _slo_rules() -> list[Recording]:
                 f"{slo_error_ratio(w)} / on ({_by(SLO_KEY)}) (1 - {SLO_OBJECTIVE})",
             ),
         ]
-    rules.append(Recording(SLO_ERROR_BUDGET_REMAINING, f"1 - {slo_burn_rate(SLO_PERIOD)}"))
     return rules
+
+
+def _slo_fast_group() -> Group:
+    windows = [w for w in SLO_WINDOWS if w not in SLO_SLOW_WINDOWS]
+    return Group(
+        "tta-slo",
+        (
+            Recording(SLO_OBJECTIVE, f"max by ({_by(SLO_KEY)}) ({c.SLO_OBJECTIVE.name})"),
+            *_slo_window_rules(windows),
+            *(_burn_alert(w) for w in BURN_RATE_WINDOWS if w.long not in SLO_SLOW_WINDOWS),
+        ),
+    )
+
+
+def _slo_slow_group() -> Group:
+    # Its burn alert reads the short window (6h) from the fast group: at most one fast
+    # evaluation old, which a ticket alert pending for 15 minutes does not notice.
+    return Group(
+        "tta-slo-long-windows",
+        (
+            *_slo_window_rules(SLO_SLOW_WINDOWS),
+            Recording(SLO_ERROR_BUDGET_REMAINING, f"1 - {slo_burn_rate(SLO_PERIOD)}"),
+            *(_burn_alert(w) for w in BURN_RATE_WINDOWS if w.long in SLO_SLOW_WINDOWS),
+        ),
+        interval=SLO_SLOW_INTERVAL,
+    )
 
 
 SLO_BURN_ALERT: Final = "TTASLOErrorBudgetBurn"
@@ -393,6 +452,7 @@ def _burn_alert(w: BurnRateWindow) -> Alert:
         f"{slo_burn_rate(w.long)} > {threshold}"
         f" and {slo_burn_rate(w.short)} > {threshold}"
         f" and {slo_requests(w.long)} * {_seconds(w.long)} >= {SLO_MIN_REQUESTS}"
+        f" and {slo_errors(w.long)} * {_seconds(w.long)} >= {SLO_MIN_ERRORS}"
     )
     pace = "fast" if w.severity == "critical" else "steadily"
     return Alert(
@@ -421,6 +481,51 @@ def _burn_alert(w: BurnRateWindow) -> Alert:
 _SVC = "{{ $labels.service_name }} ({{ $labels.environment }})"
 _PRIM = "{{ $labels.primitive_name }}"
 
+SERVICE_DOWN_ALERT: Final = "TTAServiceDown"
+
+
+def _service_down() -> str:
+    """Every target of a service is down, or all vanished after one was up recently.
+
+    Two disjoint cases, both with exactly the labels ``service_name`` and ``environment`` so the
+    alert keeps its identity (and its pending time) when a down target then leaves discovery:
+
+    - targets exist and none is up (a crashed process whose file_sd entry stayed);
+    - no target exists now, but one was up within :data:`SERVICE_DOWN_LOOKBACK` (a crashed
+      container drops out of Docker discovery; a process that exits removes its file_sd entry).
+
+    Targets without a ``service_name`` label cannot be told apart by service; they are left to
+    TTAMetricsTargetDown, and an empty ``service_name`` would make Alertmanager's inhibition
+    treat every service-less alert as this service's.
+    """
+    up = f'up{{job=~"{TTA_JOB_REGEX}", service_name!=""}}'
+    by = f"max by ({_by(SERVICE)})"
+    return (
+        f"{by} ({up}) == 0"
+        f" or ({by} (max_over_time({up}[{SERVICE_DOWN_LOOKBACK}])) == 1"
+        f" unless on ({_by(SERVICE)}) {up})"
+    )
+
+
+def _llm_over_budget() -> str:
+    """Hourly spend above the service's own budget gauge, or above the default without one."""
+    cost, budget = SERVICE_LLM_COST_USD_INCREASE1H, LLM_BUDGET_USD_PER_HOUR_MAX
+    on = f"on ({_by(SERVICE)})"
+    return (
+        f"{cost} > {on} {budget}"
+        f" or ({cost} > {LLM_COST_BUDGET_USD_PER_HOUR:g} unless {on} {budget})"
+    )
+
+
+#: The budget in the description: the service's gauge when it exports one, else the default.
+_LLM_BUDGET_TEXT = (
+    f'{{{{ with printf "{LLM_BUDGET_USD_PER_HOUR_MAX}{{service_name=%q, environment=%q}}" '
+    "$labels.service_name $labels.environment | query }}"
+    f'{{{{ . | first | value | printf "%.2f" }}}} USD per hour ({c.LLM_BUDGET.name})'
+    f"{{{{ else }}}}{LLM_COST_BUDGET_USD_PER_HOUR:.2f} USD per hour (the default: the service "
+    f"exports no {c.LLM_BUDGET.name}){{{{ end }}}}"
+)
+
 
 def _health_alerts() -> list[Alert]:
     calls_5m = f"{_sum(PRIMITIVE, PRIMITIVE_EXECUTIONS_RATE5M)} * 300 >= {HEALTH_MIN_CALLS_5M}"
@@ -436,6 +541,17 @@ def _health_alerts() -> list[Alert]:
             "TTA metrics target {{ $labels.instance }} is down",
             "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
             "5 minutes. Its SLOs and alerts are blind while it is down.",
+            for_="5m",
+        ),
+        Alert(
+            SERVICE_DOWN_ALERT,
+            _service_down(),
+            "critical",
+            f"Service {_SVC} is down: no metrics target is up",
+            f"No scrape target of {_SVC} has been up for 5 minutes: every target is down, or "
+            f"all left service discovery after one was up in the last {SERVICE_DOWN_LOOKBACK}. "
+            "The service has crashed or stopped; its SLO series are stale, so no burn alert "
+            "can fire for it.",
             for_="5m",
         ),
         Alert(
@@ -506,11 +622,11 @@ def _health_alerts() -> list[Alert]:
         ),
         Alert(
             "TTALLMCostOverBudget",
-            f"{_sum(SERVICE, LLM_COST_USD_INCREASE1H)} > {LLM_COST_BUDGET_USD_PER_HOUR:g}",
+            _llm_over_budget(),
             "warning",
             f"LLM spend of {_SVC} is over budget",
             f'{_SVC} spent {{{{ $value | printf "%.2f" }}}} USD on LLM calls in the last hour; '
-            f"the budget is {LLM_COST_BUDGET_USD_PER_HOUR:.2f} USD per hour.",
+            f"the budget is {_LLM_BUDGET_TEXT}.",
             for_="5m",
         ),
         Alert(
@@ -566,11 +682,9 @@ def rule_files() -> dict[str, tuple[Group, ...]]:
             Group("tta-recovery", tuple(_recovery_rules())),
             Group("tta-llm", tuple(_llm_rules())),
         ),
-        # One group: rules of a group run in order at one timestamp, so the burn alerts read
-        # the ratios recorded in the same evaluation rather than those of the previous one.
-        SLO_FILE: (
-            Group("tta-slo", (*_slo_rules(), *(_burn_alert(w) for w in BURN_RATE_WINDOWS))),
-        ),
+        # Rules of a group run in order at one timestamp, so each burn alert sits in the group
+        # that records its long window and reads the ratios of the same evaluation.
+        SLO_FILE: (_slo_fast_group(), _slo_slow_group()),
         ALERTS_FILE: (Group("tta-health", tuple(_health_alerts())),),
     }
 
@@ -600,12 +714,29 @@ _HEADER = (
 )
 
 
-def render() -> dict[str, str]:
-    """File name -> YAML text, exactly as committed under ``rules/``."""
+def check_runbook_base_url(url: str) -> str:
+    """``url`` as a runbook base: an absolute http(s) URL, ending in ``/``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"runbook base URL {url!r} is not an absolute http:// or https:// URL "
+            f"(for example {RUNBOOK_BASE_URL})"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(
+            f"runbook base URL {url!r} has a query or fragment; the alert name is appended to it"
+        )
+    base = url.strip()
+    return base if base.endswith("/") else base + "/"
+
+
+def render(runbook_base_url: str = RUNBOOK_BASE_URL) -> dict[str, str]:
+    """File name -> YAML text; with the default base URL, exactly as committed under ``rules/``."""
+    base = check_runbook_base_url(runbook_base_url)
     return {
         name: _HEADER
         + yaml.safe_dump(
-            {"groups": [g.to_yaml() for g in groups]},
+            {"groups": [g.to_yaml(base) for g in groups]},
             sort_keys=False,
             width=1_000_000,
             allow_unicode=True,
@@ -695,12 +826,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="only report files that differ; exit 1 if any"
     )
+    parser.add_argument(
+        "--runbook-base-url",
+        default=os.environ.get(RUNBOOK_BASE_URL_ENV) or RUNBOOK_BASE_URL,
+        metavar="URL",
+        help=(
+            "base of every alert's runbook_url; <AlertName>.md is appended "
+            f"(default: ${RUNBOOK_BASE_URL_ENV}, else {RUNBOOK_BASE_URL})"
+        ),
+    )
     args = parser.parse_args(argv)
     if args.out is None:
         parser.error("not running from a source checkout: pass --out DIR")
+    try:
+        files = render(args.runbook_base_url)
+    except ValueError as exc:
+        parser.error(f"--runbook-base-url / ${RUNBOOK_BASE_URL_ENV}: {exc}")
     out: Path = args.out
     stale = []
-    for name, text in render().items():
+    for name, text in files.items():
         path = out / name
         current = path.read_text(encoding="utf-8") if path.exists() else None
         if current == text:
