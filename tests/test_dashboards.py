@@ -9,9 +9,11 @@ real ``promtool``).
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,58 @@ def test_committed_json_is_the_generator_output() -> None:
         "dashboards/ differs from src/tta_observability/mixin/dashboards.py; "
         "run: python -m tta_observability.mixin.dashboards"
     )
+
+
+def test_default_out_is_the_checkout_only(tmp_path: Path) -> None:
+    assert d.default_out() == DASHBOARDS
+    checkout = tmp_path / "checkout"
+    (checkout / "src" / "tta_observability" / "mixin").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("[project]\n")
+    module = checkout / "src" / "tta_observability" / "mixin" / "dashboards.py"
+    assert d.default_out(module) == checkout / "dashboards"
+    # Installed from a wheel: three levels up is lib/python3.X of the virtual environment,
+    # even when a pyproject.toml happens to be there.
+    lib = tmp_path / "venv" / "lib" / "python3.11"
+    (lib / "site-packages" / "tta_observability" / "mixin").mkdir(parents=True)
+    installed = lib / "site-packages" / "tta_observability" / "mixin" / "dashboards.py"
+    assert d.default_out(installed) is None
+    (lib / "pyproject.toml").write_text("[project]\n")
+    assert d.default_out(installed) is None
+
+
+def test_installed_module_requires_out(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setattr(d, "default_out", lambda: None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        d.main([])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "not running from a source checkout" in err
+    assert "pass --out DIR" in err
+    assert list(tmp_path.iterdir()) == []
+    assert d.main(["--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(EXPECTED_UIDS)
+
+
+def test_module_run_from_an_installed_copy_writes_nowhere(tmp_path: Path) -> None:
+    """``python -m`` of a copy laid out as in a wheel's site-packages, in a fresh process."""
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    package = Path(d.__file__).resolve().parents[1]
+    shutil.copytree(package, site / "tta_observability", ignore=shutil.ignore_patterns("_*cache*"))
+    result = subprocess.run(
+        [sys.executable, "-m", "tta_observability.mixin.dashboards"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pass --out DIR" in result.stderr
+    assert not (site.parent / "dashboards").exists()
+    assert not (site.parents[1] / "dashboards").exists()
 
 
 def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
@@ -261,9 +315,23 @@ def recorded_labels() -> dict[str, set[str]]:
     return out
 
 
+#: Series Prometheus makes for each scrape target. They carry the target's labels only, and
+#: discovery gives an app's target service_name and environment (setup()'s file_sd entry).
+SCRAPE_SERIES = (
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_series_added",
+    "scrape_samples_post_metric_relabeling",
+)
+TARGET_LABELS = {"service_name", "environment"}
+
+
 def labels_of(series: str, recorded: dict[str, set[str]]) -> set[str]:
     if series in recorded:
         return recorded[series]
+    if series in SCRAPE_SERIES:
+        return TARGET_LABELS
     for metric in c.METRICS:
         if series in metric.series_names:
             if metric.group == "ci":  # pushed with job and environment, no service_name
@@ -319,6 +387,24 @@ def test_every_query_filters_on_the_template_variables() -> None:
     assert checked > 100
 
 
+def test_scrape_series_are_the_tta_apps_targets() -> None:
+    """``up`` and ``scrape_*`` select the TTA jobs only: not Prometheus, the Pushgateway, ..."""
+    checked = 0
+    for where, expr in all_queries():
+        for name in SCRAPE_SERIES:
+            for matchers in selectors(expr, name):
+                assert f'job=~"{rules.TTA_JOB_REGEX}"' in matchers, f"{where}: {name}{matchers}"
+                checked += 1
+    assert checked >= 5
+    health = {p["title"]: p for p in panels(ALL["platform-health.json"])}
+    for title in ("Targets up", "Targets down", "Targets"):
+        [t] = health[title]["targets"]
+        assert (
+            'up{job=~"tta.*", environment=~"$environment", service_name=~"$service_name"}'
+            in t["expr"]
+        ), title
+
+
 def test_filter_check_catches_a_missing_filter() -> None:
     expr = 'rate(tta_timeouts_total{environment=~"$environment"}[$__rate_interval])'
     [matchers] = selectors(expr, "tta_timeouts_total")
@@ -332,6 +418,64 @@ def test_recorded_labels_follow_the_rules() -> None:
     assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == {"service_name", "environment", "slo"}
     assert recorded[d.SERVICE_CALL_RATE] == set(d.SERVICE)
     assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == set(d.SLO_KEY)
+    assert recorded[rules.SERVICE_LLM_COST_USD_INCREASE1H] == set(d.SERVICE)
+
+
+def slo_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(where, panel, target) of every target over SLO series (contract or recorded)."""
+    slo_metrics = {c.SLO_OBJECTIVE, c.SLO_REQUESTS, c.SLO_ERRORS, c.SLO_LATENCY_THRESHOLD}
+    slo_series = {s for m in slo_metrics for s in m.series_names}
+    slo_series |= {n for n in rules.recorded_names() if n.startswith("tta:slo_")}
+    out = []
+    for dash in ALL.values():
+        for p in panels(dash):
+            for t in p.get("targets", []):
+                expr = t["expr"]
+                if rules.metric_names(expand(expr)) & slo_series or "slo=~" in expr:
+                    out.append((f"{dash['uid']} / {p['title']} / {t['refId']}", p, t))
+    return out
+
+
+def test_slo_panels_keep_service_and_environment() -> None:
+    """An SLO name is unique only per service and environment: prod and dev must not merge."""
+    key = set(rules.SLO_KEY)
+    assert key == {"service_name", "environment", "slo"}
+    checked = set()
+    for where, p, t in slo_targets():
+        groupings = [
+            {x.strip() for x in m.split(",")} for m in re.findall(r"\bby \(([^)]*)\)", t["expr"])
+        ]
+        keeps_slo = [g for g in groupings if "slo" in g]
+        for g in keeps_slo:
+            assert key <= g, f"{where}: by ({', '.join(sorted(g))}) merges {sorted(key - g)}"
+        if not keeps_slo:
+            # A single number over every SLO (worst budget left): nothing to tell apart.
+            assert p["type"] == "stat" and all(not g for g in groupings), where
+            continue
+        if p["type"] == "table":
+            organize = next(x for x in p["transformations"] if x["id"] == "organize")["options"]
+            names = organize["renameByName"]
+            assert [names[k] for k in ("service_name", "environment", "slo")] == [
+                "Service",
+                "Environment",
+                "SLO",
+            ], where
+            assert organize["indexByName"] == {"service_name": 0, "environment": 1, "slo": 2}
+        else:
+            for label in key:
+                assert "{{" + label + "}}" in t["legendFormat"], f"{where}: legend lacks {label}"
+        checked.add(p["title"])
+    assert {
+        "SLOs",
+        "SLI",
+        "Burn rate per window",
+        "Error budget remaining (30 d)",
+        "SLO compliance",
+        "Error budget left (30 d)",
+        "Bad calls",
+        "Burn alerts firing",
+        "Burn alerts over time",
+    } <= checked
 
 
 # PromQL parses (promtool) ---------------------------------------------------------------------

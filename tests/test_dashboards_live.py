@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tta_observability import contract as c
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
@@ -41,6 +42,7 @@ CI_JOB = "ci-lint"
 VERSION = "1.2.3"
 COMMIT = "abc1234"
 MAX_LABEL_VALUES = 30
+LLM_BUDGET_USD_PER_HOUR = 7.5
 
 #: Targets (dashboard uid, panel title, refId) the workload cannot fill, with the reason.
 #: Every other target must return data.
@@ -55,8 +57,11 @@ SELECTED = {"environment": ENVIRONMENT, "service_name": SERVICE, "slo": SLO_NAME
 # The workload (runs in a subprocess) ----------------------------------------------------------
 
 
-def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
-    """Calls every kind of primitive forever; the test stops the process by PID."""
+def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
+    """Calls every kind of primitive forever; the test stops the process by PID.
+
+    Prometheus finds it through the target file setup() writes into ``sd_dir``, as in the stack.
+    """
     import tta_observability as tta
     from tta_observability import primitives as p
 
@@ -74,6 +79,8 @@ def run_workload(metrics_port: int, otlp_endpoint: str) -> None:
         # Small enough that bursts of spans overflow it, for the dropped-spans panels.
         max_queue_size=16,
         slos=[checkout_slo],
+        sd_dir=sd_dir,
+        llm_budget_usd_per_hour=LLM_BUDGET_USD_PER_HOUR,
     )
     # Hand-written primitives report through the public recorders; the demo's composed
     # workflow (below) is instrumented whole by instrument().
@@ -221,18 +228,38 @@ def push_ci_metrics(pushgateway: str) -> None:
 # The stack -------------------------------------------------------------------------------------
 
 
-def prometheus_config(app_port: int, gateway_port: int, prom_port: int) -> str:
-    rule_files = sorted(str(p) for p in (ROOT / "rules").glob("*.yml"))
-    assert rule_files, "no shipped rules in rules/"
+def fast_rule_files(workdir: Path) -> list[str]:
+    """The shipped rule files with every group on the global 1 s evaluation interval.
+
+    Groups of slow windows (3d, 30d) evaluate every few minutes in production; the expressions
+    the dashboards read stay exactly the shipped ones, only the group interval goes.
+    """
+    shipped = sorted((ROOT / "rules").glob("*.yml"))
+    assert shipped, "no shipped rules in rules/"
+    out = []
+    for path in shipped:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for group in doc["groups"]:
+            group.pop("interval", None)
+        copy = workdir / path.name
+        copy.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        out.append(str(copy))
+    return out
+
+
+def prometheus_config(
+    sd_dir: Path, gateway_port: int, prom_port: int, rule_files: list[str]
+) -> str:
     return json.dumps(
         {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": rule_files,
             "scrape_configs": [
                 {
+                    # As compose/prometheus/prometheus.yml: apps are discovered, not listed.
                     "job_name": "tta-apps",
                     "honor_labels": True,
-                    "static_configs": [{"targets": [f"{LOCALHOST}:{app_port}"]}],
+                    "file_sd_configs": [{"files": [str(sd_dir / "*.json")]}],
                 },
                 {
                     "job_name": "pushgateway",
@@ -288,6 +315,7 @@ def stack() -> Iterator[Stack]:
 
     workdir = Path(tempfile.mkdtemp(prefix="tta-dash-"))
     app_port, gateway_port, prom_port = free_port(), free_port(), free_port()
+    sd_dir = workdir / "file_sd"
     started: list[ManagedProcess] = []
     with HttpReceiver() as receiver:
         try:
@@ -311,7 +339,7 @@ def stack() -> Iterator[Stack]:
                     sys.executable,
                     "-c",
                     "from tests.test_dashboards_live import run_workload; "
-                    f"run_workload({app_port}, {receiver.endpoint!r})",
+                    f"run_workload({app_port}, {receiver.endpoint!r}, {str(sd_dir)!r})",
                 ],
                 f"http://{LOCALHOST}:{app_port}/metrics",
                 workdir / "workload.log",
@@ -320,7 +348,7 @@ def stack() -> Iterator[Stack]:
             started.append(app)
             app.start()
             (workdir / "prometheus.yml").write_text(
-                prometheus_config(app_port, gateway_port, prom_port)
+                prometheus_config(sd_dir, gateway_port, prom_port, fast_rule_files(workdir))
             )
             prometheus = ManagedProcess(
                 "prometheus",
@@ -500,3 +528,51 @@ def test_instrumented_workflow_fills_every_primitive_kind(filled: Stack) -> None
     assert runs and float(runs[0]["value"][1]) > 0
     tokens = stack.query('sum by (model) (tta_llm_tokens_total{service_name="' + SERVICE + '"})')
     assert {r["metric"]["model"] for r in tokens} >= {"gpt-4o-mini"}
+
+
+def test_slo_panels_return_one_series_per_service_environment_and_slo(filled: Stack) -> None:
+    stack = filled
+    checked = 0
+    for uid, title, _, expr in panel_targets():
+        if "slo=~" not in expr or not re.search(r"by \([^)]*\bslo\b", expr):
+            continue
+        for series in stack.query(expand(expr)):
+            metric = series["metric"]
+            assert metric["service_name"] == SERVICE, (uid, title)
+            assert metric["environment"] == ENVIRONMENT, (uid, title)
+            assert metric["slo"] == SLO_NAME, (uid, title)
+            checked += 1
+    assert checked >= 15
+
+
+def test_targets_panels_count_the_discovered_app_only(filled: Stack) -> None:
+    """``up`` of the discovered app carries its service and environment; other jobs stay out."""
+    stack = filled
+    health = {p["title"]: p for p in panels(ALL["platform-health.json"])}
+    for values in ({}, SELECTED):
+        [up] = stack.query(expand(health["Targets up"]["targets"][0]["expr"], values))
+        assert float(up["value"][1]) == 1.0  # not Prometheus, not the Pushgateway
+        [down] = stack.query(expand(health["Targets down"]["targets"][0]["expr"], values))
+        assert float(down["value"][1]) == 0.0
+        [target] = stack.query(expand(health["Targets"]["targets"][0]["expr"], values))
+        assert target["metric"]["service_name"] == SERVICE
+        assert target["metric"]["environment"] == ENVIRONMENT
+        assert target["metric"]["job"] == "tta-apps"
+    # Three jobs are up in all, so the filter is what keeps the count at one.
+    assert float(stack.query("sum(up)")[0]["value"][1]) == 3.0
+
+
+def test_llm_budget_panel_shows_the_services_budget(filled: Stack) -> None:
+    stack = filled
+    executive = {p["title"]: p for p in panels(ALL["executive.json"])}
+    spent, budget = executive["LLM spend per hour vs budget"]["targets"]
+    [value] = stack.query(expand(budget["expr"], SELECTED))
+    assert value["metric"] == {"service_name": SERVICE, "environment": ENVIRONMENT}
+    assert float(value["value"][1]) == LLM_BUDGET_USD_PER_HOUR
+    [value] = stack.query(expand(spent["expr"], SELECTED))
+    assert value["metric"] == {
+        "__name__": "tta:service_llm_cost_usd:increase1h",
+        "service_name": SERVICE,
+        "environment": ENVIRONMENT,
+    }
+    assert float(value["value"][1]) > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tta_observability import kubernetes
+from tta_observability import kubernetes, stack
 from tta_observability.assets import asset_files
 from tta_observability.cli import main
 
@@ -90,14 +91,46 @@ def test_prometheus_rule_passes_promtool(exported: Path, tmp_path: Path) -> None
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# The ServiceMonitor keeps its targets off pods the PodMonitor scrapes.
+DROP_POD_MONITOR_PODS = {
+    "action": "drop",
+    "sourceLabels": ["__meta_kubernetes_pod_label_tta_dev_scrape"],
+    "separator": ";",
+    "regex": "pod",
+}
+SET_JOB = {"action": "replace", "targetLabel": "job", "replacement": "tta-apps"}
+
+
 @pytest.mark.parametrize(
-    ("file", "kind", "name", "endpoints_key"),
+    ("file", "kind", "name", "endpoints_key", "selector", "relabelings"),
     [
-        ("servicemonitor.yaml", "ServiceMonitor", "tta-apps", "endpoints"),
-        ("podmonitor.yaml", "PodMonitor", "tta-apps-pods", "podMetricsEndpoints"),
+        (
+            "servicemonitor.yaml",
+            "ServiceMonitor",
+            "tta-apps",
+            "endpoints",
+            {"tta.dev/scrape": "service"},
+            [DROP_POD_MONITOR_PODS, SET_JOB],
+        ),
+        (
+            "podmonitor.yaml",
+            "PodMonitor",
+            "tta-apps-pods",
+            "podMetricsEndpoints",
+            {"tta.dev/scrape": "pod"},
+            [SET_JOB],
+        ),
     ],
 )
-def test_monitors(exported: Path, file: str, kind: str, name: str, endpoints_key: str) -> None:
+def test_monitors(
+    exported: Path,
+    file: str,
+    kind: str,
+    name: str,
+    endpoints_key: str,
+    selector: dict[str, str],
+    relabelings: list[dict[str, Any]],
+) -> None:
     (doc,) = _docs(exported / file)
     assert doc["apiVersion"] == "monitoring.coreos.com/v1"
     assert doc["kind"] == kind
@@ -109,7 +142,7 @@ def test_monitors(exported: Path, file: str, kind: str, name: str, endpoints_key
         "release": "kube-prometheus-stack",
     }
     spec = doc["spec"]
-    assert spec["selector"] == {"matchLabels": {"tta.dev/scrape": "true"}}
+    assert spec["selector"] == {"matchLabels": selector}
     assert spec["namespaceSelector"] == {"any": True}
     assert spec[endpoints_key] == [
         {
@@ -117,10 +150,90 @@ def test_monitors(exported: Path, file: str, kind: str, name: str, endpoints_key
             "path": "/metrics",
             "interval": "15s",
             "honorLabels": True,
-            "relabelings": [{"action": "replace", "targetLabel": "job", "replacement": "tta-apps"}],
+            "relabelings": relabelings,
         }
     ]
     assert set(spec) == {"selector", "namespaceSelector", endpoints_key}
+
+
+def _selected(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _kept(relabelings: list[dict[str, Any]], meta: dict[str, str]) -> bool:
+    """Prometheus' drop action: the joined source label values fully match the regex."""
+    for r in relabelings:
+        if r["action"] == "drop":
+            joined = r["separator"].join(meta.get(name, "") for name in r["sourceLabels"])
+            if re.fullmatch(r["regex"], joined):
+                return False
+    return True
+
+
+def _scrapes_per_pod(
+    opts: kubernetes.Options, service_labels: dict[str, str], pod_labels: dict[str, str]
+) -> int:
+    """How often one pod behind one Service is scraped, following the operator's semantics."""
+    sm, pm = kubernetes.service_monitor(opts), kubernetes.pod_monitor(opts)
+    meta = {
+        "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", k): v
+        for k, v in pod_labels.items()
+    }
+    by_service = _selected(sm["spec"]["selector"]["matchLabels"], service_labels) and _kept(
+        sm["spec"]["endpoints"][0]["relabelings"], meta
+    )
+    by_pod = _selected(pm["spec"]["selector"]["matchLabels"], pod_labels)
+    return int(by_service) + int(by_pod)
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        kubernetes.Options(),
+        kubernetes.Options(selector={"app": "agent"}, pod_selector={"team": "ai", "tier": "a.b"}),
+    ],
+    ids=["default", "custom"],
+)
+def test_no_pod_is_scraped_twice(opts: kubernetes.Options) -> None:
+    service_values = [{}, dict(opts.selector), dict(opts.pod_selector)]
+    pod_values = [{}, dict(opts.selector), dict(opts.pod_selector)]
+    for service_labels in service_values:
+        for pod_labels in pod_values:
+            count = _scrapes_per_pod(opts, service_labels, pod_labels)
+            assert count <= 1, (service_labels, pod_labels)
+    # As documented: label the Service, or (no Service) the Pods; each is scraped exactly once.
+    assert _scrapes_per_pod(opts, dict(opts.selector), {}) == 1
+    assert _scrapes_per_pod(opts, {}, dict(opts.pod_selector)) == 1
+    # Both labelled by mistake: the PodMonitor scrapes the pod, the ServiceMonitor drops it.
+    assert _scrapes_per_pod(opts, dict(opts.selector), dict(opts.pod_selector)) == 1
+
+
+def test_monitor_relabelings_pass_promtool(exported: Path, tmp_path: Path) -> None:
+    """The operator copies relabelings into relabel_configs; Prometheus must accept them."""
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool missing: apt-get install prometheus")
+    snake = {"sourceLabels": "source_labels", "targetLabel": "target_label"}
+    jobs = []
+    for file in ("servicemonitor.yaml", "podmonitor.yaml"):
+        (doc,) = _docs(exported / file)
+        [endpoint] = next(v for k, v in doc["spec"].items() if k.endswith("ndpoints"))
+        jobs.append(
+            {
+                "job_name": file.removesuffix(".yaml"),
+                "static_configs": [{"targets": ["127.0.0.1:9464"]}],
+                "relabel_configs": [
+                    {snake.get(k, k): v for k, v in r.items()} for r in endpoint["relabelings"]
+                ],
+            }
+        )
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    result = subprocess.run(
+        ["promtool", "check", "config", "--syntax-only", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_dashboards_as_configmaps_for_the_sidecar(exported: Path) -> None:
@@ -174,23 +287,89 @@ def test_alertmanager_secret(exported: Path, tmp_path: Path) -> None:
     assert all(f.startswith("/etc/alertmanager/secrets/tta-alertmanager-secrets/") for f in files)
     if shutil.which("amtool") is None:
         pytest.fail("amtool missing: apt-get install prometheus-alertmanager")
-    (tmp_path / "alertmanager.yaml").write_text(text)
-    result = subprocess.run(
-        ["amtool", "check-config", str(tmp_path / "alertmanager.yaml")],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    raw = _amtool_check(tmp_path / "raw.yaml", text)
+    if "url_file" in config_keys(config):
+        # Debian's amtool 0.25 predates url_file (Alertmanager 0.26, which the operator's
+        # Alertmanager must run): the config must fail on that field alone and pass once only
+        # it is inlined.
+        assert raw.returncode != 0
+        assert "field url_file not found" in raw.stdout + raw.stderr
+        inlined = stack.render_alertmanager(config, {}, webhook_url="http://incident.test/hook")
+        raw = _amtool_check(tmp_path / "inlined.yaml", stack.dump_yaml(inlined))
+    assert raw.returncode == 0, raw.stdout + raw.stderr
 
 
-def test_options_change_selector_and_namespaces() -> None:
+def config_keys(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        return set(node).union(*(config_keys(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(config_keys(v) for v in node))
+    return set()
+
+
+def _amtool_check(path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    path.write_text(text)
+    return subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True)
+
+
+def test_options_change_selectors_and_namespaces() -> None:
     opts = kubernetes.Options(
-        selector={"app": "agent"}, app_namespaces=("agents", "tools"), port_name="http"
+        selector={"app": "agent"},
+        pod_selector={"app": "agent-pod"},
+        app_namespaces=("agents", "tools"),
+        port_name="http",
     )
     monitor = kubernetes.service_monitor(opts)
     assert monitor["spec"]["selector"] == {"matchLabels": {"app": "agent"}}
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["agents", "tools"]}
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
+    assert monitor["spec"]["endpoints"][0]["relabelings"][0] == {
+        "action": "drop",
+        "sourceLabels": ["__meta_kubernetes_pod_label_app"],
+        "separator": ";",
+        "regex": "agent-pod",
+    }
+    pods = kubernetes.pod_monitor(opts)
+    assert pods["spec"]["selector"] == {"matchLabels": {"app": "agent-pod"}}
+    assert pods["spec"]["namespaceSelector"] == {"matchNames": ["agents", "tools"]}
+
+
+@pytest.mark.parametrize(
+    ("opts", "message"),
+    [
+        (
+            kubernetes.Options(selector={"app": "a"}, pod_selector={"app": "a"}),
+            "the Service selector and the Pod selector are the same (app=a): the "
+            "ServiceMonitor and the PodMonitor would select the same apps; give Services and "
+            "Pods different values (default tta.dev/scrape=service and tta.dev/scrape=pod)",
+        ),
+        (kubernetes.Options(pod_selector={}), "the Pod selector is empty"),
+        (kubernetes.Options(selector={}), "the Service selector is empty"),
+        (
+            kubernetes.Options(pod_selector={"tier": "-x"}),
+            "label value '-x' for 'tier' is not a valid Kubernetes label value",
+        ),
+    ],
+)
+def test_bad_selectors_name_the_problem(opts: kubernetes.Options, message: str) -> None:
+    with pytest.raises(kubernetes.ManifestError) as info:
+        kubernetes.manifests(opts)
+    assert message in str(info.value)
+
+
+def test_docs_name_the_selectors_and_every_secret_file(exported: Path) -> None:
+    doc = " ".join((Path(__file__).parents[1] / "docs" / "cli.md").read_text().split())
+    opts = kubernetes.Options()
+    for labels in (opts.selector, opts.pod_selector):
+        for key, value in labels.items():
+            assert f"`{key}: {value}`" in doc
+            assert f"`{key}={value}`" in doc
+    (secret,) = _docs(exported / "alertmanager-secret.yaml")
+    config = base64.b64decode(secret["data"]["alertmanager.yaml"]).decode()
+    files = re.findall(r"_file:\s*/etc/alertmanager/secrets/tta-alertmanager-secrets/(\w+)", config)
+    assert files
+    for name in files:
+        assert f"`{name}`" in doc, f"docs/cli.md does not list the secret key {name}"
 
 
 @pytest.mark.parametrize(

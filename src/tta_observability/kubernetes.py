@@ -5,8 +5,11 @@ Alertmanager routing as the compose stack:
 
 - one ``PrometheusRule`` holding every rule group (the library's rules and the stack's
   escalation rule);
-- a ``ServiceMonitor`` and a ``PodMonitor`` selecting apps by label, both setting
-  ``job="tta-apps"`` so that the shipped alerts (``job=~"tta.*"``) see the targets;
+- a ``ServiceMonitor`` for Services labelled ``tta.dev/scrape: service`` and a ``PodMonitor``
+  for Pods labelled ``tta.dev/scrape: pod`` (apps without a Service), both setting
+  ``job="tta-apps"`` so that the shipped alerts (``job=~"tta.*"``) see the targets. The two
+  selectors must differ: a pod behind a selected Service that the PodMonitor selected too would
+  be scraped twice, doubling every rate and count;
 - one ``ConfigMap`` per dashboard, labelled ``grafana_dashboard: "1"`` for the sidecar;
 - the Alertmanager configuration and its templates as a ``Secret`` in the layout the operator
   mounts (``/etc/alertmanager/config``), with the secret files it reads moved to the folder the
@@ -30,6 +33,11 @@ MONITORING_API: Final = "monitoring.coreos.com/v1"
 JOB_LABEL_VALUE: Final = "tta-apps"
 #: Label the Grafana sidecar (kiwigrid k8s-sidecar, the Grafana Helm chart's default) watches.
 DASHBOARD_LABEL: Final = "grafana_dashboard"
+#: Default selectors: one key, so that a Pod cannot carry both values, and two values, so that
+#: the ServiceMonitor and the PodMonitor never select the same app.
+SCRAPE_LABEL: Final = "tta.dev/scrape"
+SERVICE_SELECTOR: Final = {SCRAPE_LABEL: "service"}
+POD_SELECTOR: Final = {SCRAPE_LABEL: "pod"}
 #: ConfigMaps and Secrets hold at most 1 MiB of data.
 MAX_OBJECT_DATA_BYTES: Final = 1024 * 1024
 
@@ -63,7 +71,10 @@ class Options:
     #: Secret with PagerDuty keys, Slack URL and webhook token, listed in the Alertmanager's
     #: ``spec.secrets`` so that the operator mounts it at /etc/alertmanager/secrets/<name>/.
     alertmanager_secrets: str = "tta-alertmanager-secrets"
-    selector: Mapping[str, str] = field(default_factory=lambda: {"tta.dev/scrape": "true"})
+    #: Labels of the Services the ``ServiceMonitor`` scrapes (through their endpoints).
+    selector: Mapping[str, str] = field(default_factory=lambda: dict(SERVICE_SELECTOR))
+    #: Labels of the Pods the ``PodMonitor`` scrapes: apps that have no Service.
+    pod_selector: Mapping[str, str] = field(default_factory=lambda: dict(POD_SELECTOR))
     port_name: str = "metrics"
     path: str = "/metrics"
     interval: str = "15s"
@@ -113,14 +124,28 @@ def _validate(opts: Options) -> None:
     for ns in opts.app_namespaces:
         _check_name(ns, "app namespace")
     if not opts.selector:
-        raise ManifestError("the app selector is empty: it would scrape every Service and Pod")
-    for key, value in {**opts.selector, **opts.labels}.items():
-        _check_label(key, value, "label")
+        raise ManifestError("the Service selector is empty: it would scrape every Service")
+    if not opts.pod_selector:
+        raise ManifestError("the Pod selector is empty: it would scrape every Pod")
+    if dict(opts.selector) == dict(opts.pod_selector):
+        raise ManifestError(
+            f"the Service selector and the Pod selector are the same ({_pairs(opts.selector)}): "
+            "the ServiceMonitor and the PodMonitor would select the same apps; give Services and "
+            f"Pods different values (default {_pairs(SERVICE_SELECTOR)} and "
+            f"{_pairs(POD_SELECTOR)})"
+        )
+    for labels in (opts.selector, opts.pod_selector, opts.labels):
+        for key, value in labels.items():
+            _check_label(key, value, "label")
     _check_name(opts.port_name, "port name")
     if not opts.path.startswith("/"):
         raise ManifestError(f"metrics path {opts.path!r} must start with '/'")
     if not re.fullmatch(r"([0-9]+(ms|s|m|h))+", opts.interval):
         raise ManifestError(f"scrape interval {opts.interval!r} is not a duration such as 15s")
+
+
+def _pairs(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in labels.items())
 
 
 def _metadata(opts: Options, name: str, **extra: Any) -> dict[str, Any]:
@@ -173,7 +198,7 @@ def prometheus_rule(opts: Options) -> dict[str, Any]:
     }
 
 
-def _endpoint(opts: Options, port_key: str) -> dict[str, Any]:
+def _endpoint(opts: Options, port_key: str, *first: dict[str, Any]) -> dict[str, Any]:
     return {
         port_key: opts.port_name,
         "path": opts.path,
@@ -181,8 +206,30 @@ def _endpoint(opts: Options, port_key: str) -> dict[str, Any]:
         # The app's own service_name and environment labels are the ones setup() chose.
         "honorLabels": True,
         "relabelings": [
-            {"action": "replace", "targetLabel": "job", "replacement": JOB_LABEL_VALUE}
+            *first,
+            {"action": "replace", "targetLabel": "job", "replacement": JOB_LABEL_VALUE},
         ],
+    }
+
+
+def _meta_pod_label(key: str) -> str:
+    """The label Prometheus' Kubernetes discovery gives a pod label (``a.b/c`` -> ``a_b_c``)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^A-Za-z0-9_]", "_", key)
+
+
+def _drop_pod_monitor_pods(opts: Options) -> dict[str, Any]:
+    """Keeps the ServiceMonitor off pods the PodMonitor scrapes, should both be labelled.
+
+    An endpoints target carries the labels of the pod behind it, so a pod matching the Pod
+    selector is dropped here and scraped once, by the PodMonitor.
+    """
+    keys = list(opts.pod_selector)
+    return {
+        "action": "drop",
+        "sourceLabels": [_meta_pod_label(k) for k in keys],
+        "separator": ";",
+        # Label values are letters, digits, '-', '_' and '.', so only '.' needs escaping.
+        "regex": ";".join(opts.pod_selector[k].replace(".", r"\.") for k in keys),
     }
 
 
@@ -200,7 +247,7 @@ def service_monitor(opts: Options) -> dict[str, Any]:
         "spec": {
             "selector": {"matchLabels": dict(opts.selector)},
             "namespaceSelector": _namespace_selector(opts),
-            "endpoints": [_endpoint(opts, "port")],
+            "endpoints": [_endpoint(opts, "port", _drop_pod_monitor_pods(opts))],
         },
     }
 
@@ -211,7 +258,7 @@ def pod_monitor(opts: Options) -> dict[str, Any]:
         "kind": "PodMonitor",
         "metadata": _metadata(opts, f"{JOB_LABEL_VALUE}-pods"),
         "spec": {
-            "selector": {"matchLabels": dict(opts.selector)},
+            "selector": {"matchLabels": dict(opts.pod_selector)},
             "namespaceSelector": _namespace_selector(opts),
             "podMetricsEndpoints": [_endpoint(opts, "port")],
         },

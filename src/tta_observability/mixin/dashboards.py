@@ -288,8 +288,12 @@ def table(
     rename: dict[str, str] | None = None,
     overrides: list[JSON] | None = None,
     sort_by: str | None = None,
+    first: Sequence[str] = (),
 ) -> Panel:
+    """A table of instant queries merged on their labels; ``first``: columns to put leftmost."""
     organize: JSON = {"excludeByName": {"Time": True}, "renameByName": rename or {}}
+    if first:
+        organize["indexByName"] = {column: i for i, column in enumerate(first)}
     return Panel(
         "table",
         title,
@@ -603,6 +607,13 @@ _FAILED = sel(c.PRIMITIVE_EXECUTIONS, f'status=~"{FAILED_STATUSES}"')
 _CACHE_HITS = sel(c.CACHE_REQUESTS, 'result="hit"')
 _PT = "primitive_type, primitive_name"
 _SLO = 'slo=~"$slo"'
+#: An SLO's name is unique only within its service and environment: every SLO panel keeps all
+#: three, so prod and dev of one SLO never merge.
+_SLO_BY = ", ".join(SLO_KEY)
+_SVC_BY = ", ".join(SERVICE)
+_SLO_LEGEND = "{{service_name}} {{environment}} {{slo}}"
+#: Column titles of the SLO key in tables, first in this order.
+_SLO_COLUMNS = {"service_name": "Service", "environment": "Environment", "slo": "SLO"}
 _SCOPE = f"{VARIABLE_MATCHERS['environment']}, {VARIABLE_MATCHERS['service_name']}"
 _BUDGET_COLORS = _thresholds((None, "red"), (0.25, "orange"), (0.5, "green"))
 
@@ -655,6 +666,8 @@ def _unit(column: str, unit: str, decimals: int | None = None) -> JSON:
 
 def executive() -> Dashboard:
     slo_ratio_30d = rec(_rules.slo_error_ratio(_rules.SLO_PERIOD), SLO_KEY)
+    # The hourly spend TTALLMCostOverBudget compares with the budget.
+    llm_spend = rec(_rules.SERVICE_LLM_COST_USD_INCREASE1H, SERVICE)
     return Dashboard(
         "executive",
         "TTA.dev / Executive",
@@ -736,11 +749,13 @@ def executive() -> Dashboard:
                 "Each SLO's objective, its good-call ratio over 30 days and the share of its "
                 "30-day error budget left (1 = untouched, 0 = spent).",
                 "percentunit",
-                target(by("slo", sel(c.SLO_OBJECTIVE), agg="max"), "objective"),
-                target(by("slo", f"1 - {slo_ratio_30d}", agg="min"), "sli"),
-                target(by("slo", _budget(), agg="min"), "budget"),
+                target(by(_SLO_BY, sel(c.SLO_OBJECTIVE), agg="max"), "objective"),
+                target(by(_SLO_BY, f"1 - {slo_ratio_30d}", agg="min"), "sli"),
+                target(by(_SLO_BY, _budget(), agg="min"), "budget"),
                 width=12,
+                first=tuple(_SLO_COLUMNS),
                 rename={
+                    **_SLO_COLUMNS,
                     "Value #A": "Objective",
                     "Value #B": "SLI (30 d)",
                     "Value #C": "Budget left",
@@ -749,9 +764,9 @@ def executive() -> Dashboard:
             ),
             timeseries(
                 "Error budget left (30 d)",
-                "Share of the 30-day error budget left, by SLO.",
+                "Share of the 30-day error budget left, by service, environment and SLO.",
                 "percentunit",
-                target(by("slo", _budget(), agg="min"), "{{slo}}"),
+                target(by(_SLO_BY, _budget(), agg="min"), _SLO_LEGEND),
                 min_zero=False,
             ),
             timeseries(
@@ -775,20 +790,44 @@ def executive() -> Dashboard:
                 stack=True,
             ),
             timeseries(
+                "LLM spend per hour vs budget",
+                "US dollars spent on LLM calls in the last hour (rolling), by service and "
+                "environment, and the budget TTALLMCostOverBudget compares it with: "
+                "setup(llm_budget_usd_per_hour=...), or the rules' default for a service that "
+                f"sets none ({_rules.LLM_COST_BUDGET_USD_PER_HOUR:g} USD).",
+                "currencyUSD",
+                target(llm_spend, "{{service_name}} {{environment}} spent"),
+                target(
+                    f"{by(_SVC_BY, sel(c.LLM_BUDGET), agg='max')}\nor\n"
+                    f"0 * {llm_spend} + {_rules.LLM_COST_BUDGET_USD_PER_HOUR:g}",
+                    "{{service_name}} {{environment}} budget",
+                ),
+            ),
+            timeseries(
                 "Cache savings",
                 "Calls per second answered from a cache, so the cached primitive (often an LLM "
                 "call) did not run, by cache primitive.",
                 "ops",
                 target(by("primitive_name", rate(_CACHE_HITS)), "{{primitive_name}}"),
                 stack=True,
-                width=24,
             ),
         ],
     )
 
 
+def scrape_series(name: str) -> str:
+    """``up`` or a ``scrape_*`` series of the TTA apps' targets, filtered by the variables.
+
+    These series carry the target's labels only (``honor_labels`` does not apply to them);
+    discovery gives a target ``service_name`` and ``environment`` (setup()'s file_sd entry), and
+    ``job`` keeps Prometheus, the Pushgateway and other jobs out.
+    """
+    return _selector(name, [f'job=~"{_rules.TTA_JOB_REGEX}"', _SCOPE])
+
+
 def platform_health() -> Dashboard:
     scrape = "job, instance"
+    up = scrape_series("up")
     spans = sel(c.SPANS_EXPORTED)
     pushed = 'environment=~"$environment"'
     return Dashboard(
@@ -799,15 +838,15 @@ def platform_health() -> Dashboard:
         [
             stat(
                 "Targets up",
-                "Scrape targets that answered their last scrape.",
+                "TTA app scrape targets (jobs matching tta.*) that answered their last scrape.",
                 "short",
-                target("sum(up)", "up"),
+                target(f"sum({up})", "up"),
             ),
             stat(
                 "Targets down",
-                "Scrape targets whose last scrape failed.",
+                "TTA app scrape targets (jobs matching tta.*) whose last scrape failed.",
                 "short",
-                target(or_zero("count(up == 0)"), "down"),
+                target(or_zero(f"count({up} == 0)"), "down"),
                 thresholds=_thresholds((None, "green"), (1, "red")),
             ),
             stat(
@@ -845,24 +884,38 @@ def platform_health() -> Dashboard:
             ),
             state_timeline(
                 "Targets",
-                "Whether each scrape target answered (up) over time.",
+                "Whether each TTA app scrape target answered (up) over time.",
                 "none",
-                target(by(scrape, "up", agg="max"), "{{job}} {{instance}}"),
+                target(
+                    by(f"service_name, environment, {scrape}", up, agg="max"),
+                    "{{service_name}} {{environment}} {{instance}}",
+                ),
                 mappings=value_text({"0": ("down", "red"), "1": ("up", "green")}),
                 thresholds=_thresholds((None, "red"), (1, "green")),
             ),
             timeseries(
                 "Scrape duration",
-                "How long each scrape took; near the scrape timeout, samples go missing.",
+                "How long each scrape of a TTA app took; near the scrape timeout, samples go "
+                "missing.",
                 "s",
-                target(by(scrape, "scrape_duration_seconds", agg="max"), "{{job}} {{instance}}"),
+                target(
+                    by(scrape, scrape_series("scrape_duration_seconds"), agg="max"),
+                    "{{job}} {{instance}}",
+                ),
             ),
             timeseries(
                 "Samples per scrape",
-                "Samples each scrape returned, and new series it added (cardinality growth).",
+                "Samples each scrape of a TTA app returned, and new series it added (cardinality "
+                "growth).",
                 "short",
-                target(by(scrape, "scrape_samples_scraped", agg="max"), "{{job}} samples"),
-                target(by(scrape, "scrape_series_added", agg="max"), "{{job}} new series"),
+                target(
+                    by(scrape, scrape_series("scrape_samples_scraped"), agg="max"),
+                    "{{instance}} samples",
+                ),
+                target(
+                    by(scrape, scrape_series("scrape_series_added"), agg="max"),
+                    "{{instance}} new series",
+                ),
             ),
             timeseries(
                 "CPU",
@@ -1127,7 +1180,7 @@ def sre() -> Dashboard:
     requests = sel(c.SLO_REQUESTS, _SLO)
     errors = sel(c.SLO_ERRORS, _SLO)
     burn_alert = _is("alertname", _rules.SLO_BURN_ALERT)
-    objective = by("slo", sel(c.SLO_OBJECTIVE, _SLO), agg="max")
+    objective = by(_SLO_BY, sel(c.SLO_OBJECTIVE, _SLO), agg="max")
     return Dashboard(
         "sre",
         "TTA.dev / SRE",
@@ -1142,14 +1195,16 @@ def sre() -> Dashboard:
                 "percentunit",
                 target(objective, "objective"),
                 target(
-                    by("slo", f"1 - {rec(_rules.slo_error_ratio('1h'), SLO_KEY, _SLO)}", "min"),
+                    by(_SLO_BY, f"1 - {rec(_rules.slo_error_ratio('1h'), SLO_KEY, _SLO)}", "min"),
                     "sli",
                 ),
-                target(by("slo", rec(_rules.slo_burn_rate("1h"), SLO_KEY, _SLO), "max"), "burn"),
-                target(by("slo", _budget(_SLO), agg="min"), "budget"),
-                target(by("slo", f"{_budget(_SLO)} > bool 0", agg="min"), "status"),
-                target(by("slo", sel(c.SLO_LATENCY_THRESHOLD, _SLO), agg="max"), "threshold"),
+                target(by(_SLO_BY, rec(_rules.slo_burn_rate("1h"), SLO_KEY, _SLO), "max"), "burn"),
+                target(by(_SLO_BY, _budget(_SLO), agg="min"), "budget"),
+                target(by(_SLO_BY, f"{_budget(_SLO)} > bool 0", agg="min"), "status"),
+                target(by(_SLO_BY, sel(c.SLO_LATENCY_THRESHOLD, _SLO), agg="max"), "threshold"),
+                first=tuple(_SLO_COLUMNS),
                 rename={
+                    **_SLO_COLUMNS,
                     "Value #A": "Objective",
                     "Value #B": "SLI (1 h)",
                     "Value #C": "Burn rate (1 h)",
@@ -1179,13 +1234,13 @@ def sre() -> Dashboard:
             timeseries(
                 "SLI",
                 "Share of good calls (not failed, not slower than the SLO's latency threshold) "
-                "per SLO, and its objective.",
+                "per service, environment and SLO, and its objective.",
                 "percentunit",
                 target(
-                    f"1 - (\n{ratio(by('slo', rate(errors)), by('slo', rate(requests)))}\n)",
-                    "{{slo}}",
+                    f"1 - (\n{ratio(by(_SLO_BY, rate(errors)), by(_SLO_BY, rate(requests)))}\n)",
+                    _SLO_LEGEND,
                 ),
-                target(objective, "{{slo}} objective"),
+                target(objective, f"{_SLO_LEGEND} objective"),
                 min_zero=False,
             ),
             timeseries(
@@ -1197,24 +1252,25 @@ def sre() -> Dashboard:
                 "x",
                 *(
                     target(
-                        by("slo", rec(_rules.slo_burn_rate(w), SLO_KEY, _SLO), agg="max"),
-                        f"{{{{slo}}}} {w}",
+                        by(_SLO_BY, rec(_rules.slo_burn_rate(w), SLO_KEY, _SLO), agg="max"),
+                        f"{_SLO_LEGEND} {w}",
                     )
                     for w in BURN_WINDOWS
                 ),
             ),
             timeseries(
                 "Error budget remaining (30 d)",
-                "Share of the 30-day error budget left, per SLO; below 0 the SLO is breached.",
+                "Share of the 30-day error budget left, per service, environment and SLO; below 0 "
+                "the SLO is breached.",
                 "percentunit",
-                target(by("slo", _budget(_SLO), agg="min"), "{{slo}}"),
+                target(by(_SLO_BY, _budget(_SLO), agg="min"), _SLO_LEGEND),
                 min_zero=False,
             ),
             timeseries(
                 "Bad calls",
                 "SLO calls per second that failed or ran over the latency threshold.",
                 "ops",
-                target(by("slo", rate(errors)), "{{slo}}"),
+                target(by(_SLO_BY, rate(errors)), _SLO_LEGEND),
                 stack=True,
             ),
             table(
@@ -1223,22 +1279,28 @@ def sre() -> Dashboard:
                 "short",
                 target(
                     by(
-                        "slo, severity, long_window, short_window, service_name, environment",
+                        f"{_SLO_BY}, severity, long_window, short_window",
                         _alerts(_is("alertstate", "firing"), burn_alert, _SLO),
                         agg="max",
                     ),
                     "alerts",
                 ),
                 width=12,
-                rename={"Value": "Firing"},
+                first=tuple(_SLO_COLUMNS),
+                rename={**_SLO_COLUMNS, "Value": "Firing"},
             ),
             timeseries(
                 "Burn alerts over time",
-                "SLO burn-rate alerts pending or firing, by SLO, long window and state.",
+                "SLO burn-rate alerts pending or firing, by service, environment, SLO, long window "
+                "and state.",
                 "short",
                 target(
-                    by("slo, long_window, alertstate", _alerts(burn_alert, _SLO), agg="count"),
-                    "{{slo}} {{long_window}} {{alertstate}}",
+                    by(
+                        f"{_SLO_BY}, long_window, alertstate",
+                        _alerts(burn_alert, _SLO),
+                        agg="count",
+                    ),
+                    f"{_SLO_LEGEND} {{{{long_window}}}} {{{{alertstate}}}}",
                 ),
                 bars=True,
             ),
@@ -1475,9 +1537,17 @@ def dumps(model: JSON) -> str:
     return json.dumps(model, indent=2, ensure_ascii=False) + "\n"
 
 
-def default_out() -> Path:
-    # src/tta_observability/mixin/dashboards.py -> the repository root
-    return Path(__file__).resolve().parents[3] / "dashboards"
+def default_out(module_file: str | Path = __file__) -> Path | None:
+    """``dashboards/`` of the source checkout this module runs from, or None when installed.
+
+    Installed from a wheel, the module's grandparent is ``site-packages`` and three levels up
+    is ``lib/python3.X``: writing there would scatter files into the virtual environment.
+    """
+    module = Path(module_file).resolve()
+    src, root = module.parents[2], module.parents[3]
+    if src.name == "src" and (root / "pyproject.toml").is_file():
+        return root / "dashboards"
+    return None
 
 
 def write(out: Path) -> list[Path]:
@@ -1504,11 +1574,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m tta_observability.mixin.dashboards",
         description="Write the Grafana dashboard suite (dashboards/*.json).",
     )
-    parser.add_argument("--out", type=Path, default=default_out(), help="output directory")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=default_out(),
+        help="output directory (default: the source checkout's dashboards/)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="only report files that differ; exit 1 if any"
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        parser.error(
+            "not running from a source checkout (no src/ with a pyproject.toml next to it): "
+            "pass --out DIR"
+        )
     if args.check:
         diff = stale(args.out)
         for name in diff:
