@@ -387,3 +387,40 @@ def test_bad_options_name_the_problem(
     assert main(["export", "kubernetes", str(tmp_path / "out"), *argv]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_selectors_reach_the_monitors(tmp_path: Path) -> None:
+    from tta_observability.cli import main
+
+    out = tmp_path / "k8s"
+    code = main(
+        [
+            "export",
+            "kubernetes",
+            str(out),
+            "--selector",
+            "team=agents",
+            "--pod-selector",
+            "team=agents-pods",
+        ]
+    )
+    assert code == 0
+    service_monitor = yaml.safe_load((out / "servicemonitor.yaml").read_text())
+    pod_monitor = yaml.safe_load((out / "podmonitor.yaml").read_text())
+    assert service_monitor["spec"]["selector"]["matchLabels"] == {"team": "agents"}
+    assert pod_monitor["spec"]["selector"]["matchLabels"] == {"team": "agents-pods"}
+    assert (
+        main(
+            [
+                "export",
+                "kubernetes",
+                str(tmp_path / "bad"),
+                "--selector",
+                "a=b",
+                "--pod-selector",
+                "a=b",
+                "--force",
+            ]
+        )
+        != 0
+    )

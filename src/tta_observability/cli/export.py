@@ -48,7 +48,19 @@ def register(sub: Any) -> None:
         "--selector",
         action="append",
         metavar="KEY=VALUE",
-        help="label selecting app Services and Pods (repeatable; default tta.dev/scrape=true)",
+        help=(
+            "labels of the Services the ServiceMonitor scrapes "
+            "(repeatable; default tta.dev/scrape=service)"
+        ),
+    )
+    k8s.add_argument(
+        "--pod-selector",
+        action="append",
+        metavar="KEY=VALUE",
+        help=(
+            "labels of the Pods (without a Service) the PodMonitor scrapes "
+            "(repeatable; default tta.dev/scrape=pod)"
+        ),
     )
     k8s.add_argument(
         "--label",
@@ -112,6 +124,7 @@ def _labels(items: list[str] | None, what: str) -> dict[str, str] | None:
 def _export_kubernetes(args: argparse.Namespace) -> int:
     try:
         selector = _labels(args.selector, "--selector")
+        pod_selector = _labels(args.pod_selector, "--pod-selector")
         options = kubernetes.Options(
             namespace=args.namespace,
             alertmanager_name=args.alertmanager_name,
@@ -123,6 +136,7 @@ def _export_kubernetes(args: argparse.Namespace) -> int:
             labels=_labels(args.label, "--label") or {},
             grafana_folder=args.grafana_folder,
             **({"selector": selector} if selector is not None else {}),
+            **({"pod_selector": pod_selector} if pod_selector is not None else {}),
         )
         files = kubernetes.manifests(options)
         return _report(write_files(args.dir, files, force=args.force), args.dir)
