@@ -390,7 +390,6 @@ def test_bad_options_name_the_problem(
 
 
 def test_cli_selectors_reach_the_monitors(tmp_path: Path) -> None:
-    from tta_observability.cli import main
 
     out = tmp_path / "k8s"
     code = main(
