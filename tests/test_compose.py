@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +151,244 @@ def test_prometheus_mounts_match_its_config(resolved: dict[str, Any]) -> None:
     assert config["rule_files"][0] == stack.CONTAINER_TTA_RULES + "*.yml"
 
 
+def test_retention_outlasts_the_longest_rule_window(resolved: dict[str, Any]) -> None:
+    """The SLO rules compute a 30-day budget: with 15 days kept they silently saw half of it."""
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.yml"))
+    ranges = re.findall(r"\[(\d+)([smhdwy])(?::[^\]]*)?\]", text)
+    longest = max(int(n) * seconds[u] for n, u in ranges)
+    assert longest == 30 * 86400
+    assert stack.RETENTION_TIME == "31d"
+    assert int(stack.RETENTION_TIME[:-1]) * 86400 > longest
+    command = resolved["services"]["prometheus"]["command"]
+    assert f"--storage.tsdb.retention.time={stack.RETENTION_TIME}" in command
+    values = dict(
+        line.split("=", 1)
+        for line in (COMPOSE / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    assert values["PROMETHEUS_RETENTION_TIME"] == stack.RETENTION_TIME
+
+
+def test_pushgateway_persists_to_a_volume(resolved: dict[str, Any]) -> None:
+    gateway = resolved["services"]["pushgateway"]
+    [flag] = [c for c in gateway["command"] if c.startswith("--persistence.file=")]
+    db = Path(flag.split("=", 1)[1])
+    # The image runs as nobody, and only /pushgateway is its own: a volume elsewhere is
+    # root-owned and every persist would fail.
+    assert db == Path("/pushgateway/metrics.db")
+    assert f"pushgateway-data:{db.parent}:rw" in gateway["volumes"]
+    assert "pushgateway-data" in resolved["volumes"]
+
+
+def test_alertmanager_secrets_directory_is_configurable(env_file: Path, tmp_path: Path) -> None:
+    default = bind_mounts(
+        yaml.safe_load(compose(env_file, "config").stdout)["services"]["alertmanager"]
+    )
+    assert default["/etc/alertmanager/secrets"] == COMPOSE / "alertmanager" / "secrets"
+    other = tmp_path / "env"
+    other.write_text(f"{SECRET_FREE_ENV}TTA_ALERTMANAGER_SECRETS_DIR={tmp_path / 'keys'}\n")
+    result = compose(other, "config")
+    assert result.returncode == 0, result.stderr
+    mounts = bind_mounts(yaml.safe_load(result.stdout)["services"]["alertmanager"])
+    assert mounts["/etc/alertmanager/secrets"] == tmp_path / "keys"
+    assert mounts["/etc/alertmanager"] == COMPOSE / "alertmanager"
+
+
+# --- docker-compose from the work directory (an installed wheel) --------------------------------
+
+
+@pytest.fixture
+def fake_assets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped assets that, like a developer's checkout, also holds user files."""
+    root = tmp_path / "assets"
+    for name in ("compose", "rules", "dashboards"):
+        shutil.copytree(ROOT / name, root / name)
+    (root / "compose" / ".env").write_text("GF_ADMIN_PASSWORD=the-developers-own\n")
+    (root / "compose" / "alertmanager" / "secrets" / "pagerduty_routing_key").write_text("k")
+    (root / "compose" / "file_sd" / "app-1.json").write_text("[]")
+    monkeypatch.setattr(stack, "assets_root", lambda: root)
+    return root
+
+
+def shipped_tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+def test_export_copies_shipped_files_and_no_user_state(fake_assets: Path, tmp_path: Path) -> None:
+    work = stack.export_compose(tmp_path / "work")
+    assert work == (tmp_path / "work").resolve()
+    assert shipped_tree(work / "rules") == shipped_tree(fake_assets / "rules")
+    assert shipped_tree(work / "dashboards") == shipped_tree(fake_assets / "dashboards")
+    assert not (work / ".env").exists()
+    assert sorted(p.name for p in (work / "alertmanager" / "secrets").iterdir()) == [
+        ".gitignore",
+        "README.md",
+    ]
+    assert sorted(p.name for p in (work / "file_sd").iterdir()) == ["README.md"]
+    assert (work / ".env.example").read_text() == (COMPOSE / ".env.example").read_text()
+    compose_text = (work / "docker-compose.yml").read_text()
+    assert "../" not in compose_text
+    assert compose_text.count("- ./rules:/etc/prometheus/tta-rules:ro") == 1
+    # Again, as after an upgrade: shipped files are refreshed, the user's are kept.
+    (work / ".env").write_text(SECRET_FREE_ENV)
+    (work / "alertmanager" / "secrets" / "slack_webhook_url").write_text("https://x.test/")
+    (work / "prometheus" / "rules" / "mine.yml").write_text("groups: []\n")
+    (work / "rules" / "removed-upstream.rules.yml").write_text("groups: []\n")
+    (work / "prometheus" / "prometheus.yml").write_text("edited")
+    stack.export_compose(work)
+    assert (work / ".env").read_text() == SECRET_FREE_ENV
+    assert (work / "alertmanager" / "secrets" / "slack_webhook_url").exists()
+    assert (work / "prometheus" / "rules" / "mine.yml").exists()
+    assert not (work / "rules" / "removed-upstream.rules.yml").exists()
+    assert (work / "prometheus" / "prometheus.yml").read_text() == (
+        PROM / "prometheus.yml"
+    ).read_text()
+
+
+def test_export_refuses_the_shipped_folders(fake_assets: Path) -> None:
+    for bad in (fake_assets, fake_assets / "compose", fake_assets / "rules" / "sub"):
+        with pytest.raises(stack.StackError, match="inside the shipped assets"):
+            stack.export_compose(bad)
+
+
+def test_docker_compose_runs_the_copy_in_the_work_directory(tmp_path: Path) -> None:
+    work = stack.export_compose(tmp_path / "work")
+    (work / ".env").write_text(SECRET_FREE_ENV)
+    argv = stack.compose_command(work, ["federation", "longterm"], "config")
+    assert argv[1:9] == [
+        "-f",
+        str(work / "docker-compose.yml"),
+        "--project-directory",
+        str(work),
+        "--env-file",
+        str(work / ".env"),
+        "-p",
+        stack.COMPOSE_PROJECT,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTA_")}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    quiet = subprocess.run(
+        [*argv, "-q"], capture_output=True, text=True, check=False, cwd=elsewhere, env=env
+    )
+    assert quiet.returncode == 0, quiet.stderr
+    result = subprocess.run(
+        argv, capture_output=True, text=True, check=False, cwd=elsewhere, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] == "only-for-this-test"
+    prom = bind_mounts(services["prometheus"])
+    assert prom["/etc/prometheus/tta-rules"] == work / "rules"
+    assert prom["/etc/prometheus/file_sd"] == work / "file_sd"
+    assert prom["/etc/prometheus"] == work / "prometheus"
+    assert (
+        bind_mounts(services["grafana"])["/var/lib/grafana/dashboards/tta"] == work / "dashboards"
+    )
+    am = bind_mounts(services["alertmanager"])
+    assert am["/etc/alertmanager/secrets"] == work / "alertmanager" / "secrets"
+    for name, service in services.items():
+        for container_path, host_path in bind_mounts(service).items():
+            if host_path != Path("/var/run/docker.sock"):
+                assert work in host_path.parents or host_path == work, (name, container_path)
+
+
+FAKE_COMPOSE = """#!{python}
+import json, os, sys
+with open({log!r}, "a") as log:
+    keys = ("TTA_ALERTMANAGER_SECRETS_DIR", "TTA_OBSERVABILITY_SD_DIR", "TTA_PROMETHEUS_CONFIG")
+    log.write(json.dumps({{"argv": sys.argv[1:], "env": {{k: os.environ.get(k) for k in keys}}}}))
+    log.write("\\n")
+"""
+
+
+@pytest.fixture
+def fake_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A docker-compose on PATH that only records how it was called: no Docker engine here."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "compose-calls.jsonl"
+    script = bin_dir / "docker-compose"
+    script.write_text(FAKE_COMPOSE.format(python=sys.executable, log=str(log)))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    for key in (stack.WEBHOOK_URL_ENV, stack.SECRETS_DIR_ENV, stack.SD_DIR_ENV):
+        monkeypatch.delenv(key, raising=False)
+    return log
+
+
+def calls(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_docker_stack_up_without_env_file_names_its_path(
+    fake_compose: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "state"
+    with pytest.raises(stack.StackError) as exc:
+        stack.stack_up(work, native=False)
+    env_file = work.resolve() / ".env"
+    assert str(exc.value).startswith(f"{env_file} is missing: copy {env_file}.example to it")
+    assert env_file.is_absolute()
+    assert calls(fake_compose) == []
+    assert (work / ".env.example").is_file()
+
+
+def test_docker_stack_up_and_down_use_the_work_directory(
+    fake_compose: Path, tmp_path: Path
+) -> None:
+    work = stack.export_compose(tmp_path / "state")
+    (work / ".env").write_text(f"{SECRET_FREE_ENV}PROMETHEUS_PORT=19090\n")
+    keys = tmp_path / "keys"
+    handle = stack.stack_up(
+        work,
+        native=False,
+        profile="longterm",
+        secrets_dir=keys,
+        webhook_url="https://incident.example.test/hooks/abc",
+    )
+    hook_file = keys / stack.WEBHOOK_URL_FILE
+    assert hook_file.read_text() == "https://incident.example.test/hooks/abc\n"
+    assert hook_file.stat().st_mode & 0o777 == 0o600
+    assert handle.webhook_url == "https://incident.example.test/hooks/abc"
+    assert handle.secrets_dir == keys
+    assert handle.sd_dir == work / "file_sd"
+    assert handle.prometheus_url == "http://127.0.0.1:19090"
+    flags = stack.compose_command(work, ["longterm"])[1:]
+    env = {
+        "TTA_ALERTMANAGER_SECRETS_DIR": str(keys),
+        "TTA_OBSERVABILITY_SD_DIR": str(work / "file_sd"),
+        "TTA_PROMETHEUS_CONFIG": "prometheus-longterm.yml",
+    }
+    assert calls(fake_compose) == [{"argv": [*flags, "up", "-d"], "env": env}]
+    assert stack.stack_down(work) == ["compose"]
+    assert calls(fake_compose)[1] == {"argv": [*flags, "down"], "env": env}
+    assert not (work / stack.STATE_FILE).exists()
+
+
+def test_docker_stack_reads_the_webhook_url_file_and_checks_urls(
+    fake_compose: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = stack.export_compose(tmp_path / "state")
+    (work / ".env").write_text(SECRET_FREE_ENV)
+    with pytest.raises(ValueError, match="webhook_url must be an absolute http"):
+        stack.stack_up(work, native=False, webhook_url="incident-webhook:8080")
+    assert calls(fake_compose) == []
+    handle = stack.stack_up(work, native=False)
+    assert handle.webhook_url is None
+    assert handle.secrets_dir == work / "alertmanager" / "secrets"
+    stack.stack_down(work)
+    (work / "alertmanager" / "secrets" / stack.WEBHOOK_URL_FILE).write_text("http://10.0.0.5/x\n")
+    assert stack.stack_up(work, native=False).webhook_url == "http://10.0.0.5/x"
+    stack.stack_down(work)
+    monkeypatch.setenv(stack.WEBHOOK_URL_ENV, "https://env.example.test/page")
+    assert stack.stack_up(work, native=False).webhook_url == "https://env.example.test/page"
+    written = (work / "alertmanager" / "secrets" / stack.WEBHOOK_URL_FILE).read_text()
+    assert written == "https://env.example.test/page\n"
+    stack.stack_down(work)
+
+
 # --- Prometheus --------------------------------------------------------------------------------
 
 
@@ -274,26 +515,53 @@ def test_escalation_rule_fires_after_30_minutes_of_critical(tmp_path: Path) -> N
 # --- Alertmanager ------------------------------------------------------------------------------
 
 
+HOOK_URL = "http://127.0.0.1:9/alertmanager"
+
+
 @pytest.fixture(scope="module")
 def local_am(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """alertmanager.yml with the templates path pointing at the repository."""
+    """alertmanager.yml as the native stack renders it: local paths, the webhook URL inlined."""
     path = tmp_path_factory.mktemp("am") / "alertmanager.yml"
-    path.write_text(stack.dump_yaml(stack.substitute(load(AM_FILE), local_paths())))
+    rendered = stack.render_alertmanager(load(AM_FILE), local_paths(), webhook_url=HOOK_URL)
+    path.write_text(stack.dump_yaml(rendered))
     return path
 
 
-def test_amtool_check_config(local_am: Path) -> None:
-    for path in (AM_FILE, local_am):
-        result = run("amtool", "check-config", str(path))
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert " - 1 templates\n  SUCCESS" in run("amtool", "check-config", str(local_am)).stdout
+def test_amtool_check_config(local_am: Path, tmp_path: Path) -> None:
+    result = run("amtool", "check-config", str(local_am))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " - 1 templates\n  SUCCESS" in result.stdout
+    # Debian's amtool 0.25 predates url_file (Alertmanager 0.26): the shipped file fails on that
+    # field alone, and passes once only that field is inlined (the paths left as they are).
+    raw = run("amtool", "check-config", str(AM_FILE))
+    assert raw.returncode != 0
+    assert "field url_file not found" in raw.stdout + raw.stderr
+    inlined = tmp_path / "alertmanager.yml"
+    inlined.write_text(
+        stack.dump_yaml(stack.render_alertmanager(load(AM_FILE), {}, webhook_url=HOOK_URL))
+    )
+    result = run("amtool", "check-config", str(inlined))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_native_render_without_webhook_drops_it_and_stays_valid(tmp_path: Path) -> None:
+    rendered = stack.render_alertmanager(load(AM_FILE), local_paths(), webhook_url=None)
+    receivers = {r["name"]: r for r in rendered["receivers"]}
+    assert all("webhook_configs" not in r for r in receivers.values())
+    assert [pd["severity"] for pd in receivers["paging"]["pagerduty_configs"]] == ["critical"]
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(stack.dump_yaml(rendered))
+    result = run("amtool", "check-config", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(
     ("labels", "receiver"),
     [
         (["severity=critical", "alertname=TTASLOErrorBudgetBurn", "slo=checkout"], "paging"),
+        (["severity=critical", "alertname=TTAServiceDown", "service_name=shop"], "paging"),
         (["severity=warning", "alertname=TTASLOErrorBudgetBurn", "slo=checkout"], "ticket"),
+        (["severity=warning", "alertname=TTAMetricsTargetDown"], "ticket"),
         (["severity=info", "alertname=TTALabelOverflow"], "digest"),
         (
             ["severity=critical", "escalation=tier2", "alertname=TTACriticalAlertUnresolved"],
@@ -302,8 +570,8 @@ def test_amtool_check_config(local_am: Path) -> None:
         (["alertname=SomethingWithoutSeverity"], "ticket"),
     ],
 )
-def test_route_tree(labels: list[str], receiver: str) -> None:
-    base = ["amtool", "config", "routes", "test", f"--config.file={AM_FILE}"]
+def test_route_tree(local_am: Path, labels: list[str], receiver: str) -> None:
+    base = ["amtool", "config", "routes", "test", f"--config.file={local_am}"]
     ok = run(*base, f"--verify.receivers={receiver}", *labels)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.strip() == receiver
@@ -344,12 +612,39 @@ def test_inhibition_rules_name_real_alerts() -> None:
     alerts = shipped_alerts()
     assert alerts["TTASLOErrorBudgetBurn"] == {"critical", "warning"}
     rules = load(AM_FILE)["inhibit_rules"]
-    burn, target_down = rules
-    assert burn["source_matchers"] == ['severity="critical"']
-    assert set(burn["equal"]) >= {"alertname", "slo", "service_name"}
-    assert target_down["source_matchers"] == ['alertname="TTAMetricsTargetDown"']
-    assert "TTAMetricsTargetDown" in alerts
-    assert target_down["equal"] == ["environment", "service_name"]
+    burn, service_down = rules
+    assert burn == {
+        "source_matchers": ['severity="critical"'],
+        "target_matchers": ['severity=~"warning|info"'],
+        "equal": ["alertname", "environment", "service_name", "slo"],
+    }
+    assert service_down == {
+        "source_matchers": ['alertname="TTAServiceDown"', 'severity="critical"'],
+        "target_matchers": ['alertname!="TTAServiceDown"', 'escalation!="tier2"'],
+        "equal": ["environment", "service_name"],
+    }
+    # Lands with the rules change that adds the whole-service alert (issue 6 review).
+    assert alerts.get("TTAServiceDown") == {"critical"}
+
+
+def test_a_warning_never_inhibits_a_critical() -> None:
+    """Warnings are muted out of hours: one that inhibited a critical would swallow a page."""
+    alerts = shipped_alerts()
+    for rule in load(AM_FILE)["inhibit_rules"]:
+        source = rule["source_matchers"]
+        names = [m.split("=", 1)[1].strip('"') for m in source if m.startswith("alertname=")]
+        only_critical = 'severity="critical"' in source or (
+            names and all(alerts.get(n) == {"critical"} for n in names)
+        )
+        if not only_critical:
+            assert 'severity!="critical"' in rule["target_matchers"] or any(
+                m.startswith("severity=") and "critical" not in m for m in rule["target_matchers"]
+            ), rule
+    # The per-instance warning silences nothing: a crashed service must still page.
+    assert all(
+        'alertname="TTAMetricsTargetDown"' not in r["source_matchers"]
+        for r in load(AM_FILE)["inhibit_rules"]
+    )
 
 
 def test_receivers_read_secrets_from_files() -> None:
@@ -361,12 +656,18 @@ def test_receivers_read_secrets_from_files() -> None:
     for name in ("paging", "escalation"):
         [pd] = receivers[name]["pagerduty_configs"]
         assert pd["routing_key_file"].startswith(stack.CONTAINER_AM_SECRETS)
+    for name in ("paging", "escalation", "ticket"):
         [hook] = receivers[name]["webhook_configs"]
+        # The address comes from a file too: nothing points at a service that does not exist.
+        assert hook["url_file"] == stack.CONTAINER_AM_SECRETS + stack.WEBHOOK_URL_FILE
+        assert "url" not in hook
         auth = hook["http_config"]["authorization"]
         assert auth["credentials_file"].startswith(stack.CONTAINER_AM_SECRETS)
     for name in ("ticket", "digest"):
         for slack in receivers[name]["slack_configs"]:
             assert slack["api_url_file"].startswith(stack.CONTAINER_AM_SECRETS)
+    readme = (COMPOSE / "alertmanager" / "secrets" / "README.md").read_text()
+    assert f"| `{stack.WEBHOOK_URL_FILE}` |" in readme
 
 
 TEMPLATE_DATA = {

@@ -190,6 +190,10 @@ def test_stack_state_file_records_pids_and_ports(running: stack.StackHandle) -> 
 def test_prometheus_ready_with_exemplar_storage(running: stack.StackHandle, app: App) -> None:
     flags = prom(running.prometheus_url, "/api/v1/status/flags")
     assert "exemplar-storage" in flags["enable-feature"].split(",")
+    # More than the SLO rules' 30-day budget window.
+    assert flags["storage.tsdb.retention.time"] == "31d"
+    global_flags = prom(running.global_prometheus_url, "/api/v1/status/flags")
+    assert global_flags["storage.tsdb.retention.time"] == stack.GLOBAL_RETENTION_TIME
     config = yaml.safe_load(prom(running.prometheus_url, "/api/v1/status/config")["yaml"])
     assert config["global"]["external_labels"] == {"environment": "dev"}
     name = f"{contract.PRIMITIVE_DURATION.name}_bucket"
@@ -306,40 +310,50 @@ def test_non_critical_alerts_routed(
 
 def test_inhibition(running: stack.StackHandle) -> None:
     burn = "TTASLOErrorBudgetBurn"
+    spike = "TTAPrimitiveErrorRateSpike"
     same = {"service_name": "svc-b", "slo": "search", "environment": "dev"}
-    post_json(
-        f"{running.alertmanager_url}/api/v2/alerts",
-        [
-            alert(burn, "critical", **same),
-            alert(burn, "warning", **same),
-            alert(burn, "warning", **{**same, "slo": "other"}),
-            alert("TTAMetricsTargetDown", "warning", service_name="svc-c", environment="dev"),
-            alert("TTAPrimitiveErrorRateSpike", "warning", service_name="svc-c", environment="dev"),
-            alert("TTAPrimitiveErrorRateSpike", "warning", service_name="svc-d", environment="dev"),
-        ],
-    )
+    crashed = {"service_name": "svc-e", "environment": "dev"}
+    posted = [
+        alert(burn, "critical", **same),
+        alert(burn, "warning", **same),
+        alert(burn, "warning", **{**same, "slo": "other"}),
+        # One instance down is a warning (muted at night): it must not hide the service's page.
+        alert("TTAMetricsTargetDown", "warning", service_name="svc-c", environment="dev"),
+        alert(burn, "critical", service_name="svc-c", environment="dev", slo="pay"),
+        alert(spike, "warning", service_name="svc-c", environment="dev"),
+        alert(spike, "warning", service_name="svc-d", environment="dev"),
+        # The whole service is down: one page for it, its symptoms stay quiet.
+        alert("TTAServiceDown", "critical", **crashed),
+        alert(burn, "critical", **crashed, slo="crash"),
+        alert(spike, "warning", **crashed),
+        alert("TTACriticalAlertUnresolved", "critical", **crashed, escalation="tier2"),
+    ]
+    post_json(f"{running.alertmanager_url}/api/v2/alerts", posted)
+    names = {a["labels"]["alertname"] for a in posted}
 
     def states() -> dict[tuple[str, str, str], str] | None:
         found = {}
-        for name in (burn, "TTAMetricsTargetDown", "TTAPrimitiveErrorRateSpike"):
+        for name in names:
             for a in am_alerts(running.alertmanager_url, name):
                 labels = a["labels"]
-                key = (
-                    name,
-                    labels.get("severity", ""),
-                    labels.get("slo") or labels["service_name"],
-                )
+                key = (name, labels["severity"], labels.get("slo") or labels["service_name"])
                 found[key] = a["status"]["state"]
-        return found if len(found) == 6 and "unprocessed" not in found.values() else None
+        done = len(found) == len(posted) and "unprocessed" not in found.values()
+        return found if done else None
 
-    found = wait_for(states, "six processed alerts")
+    found = wait_for(states, "every posted alert processed")
     assert found == {
         (burn, "critical", "search"): "active",
         (burn, "warning", "search"): "suppressed",
         (burn, "warning", "other"): "active",
         ("TTAMetricsTargetDown", "warning", "svc-c"): "active",
-        ("TTAPrimitiveErrorRateSpike", "warning", "svc-c"): "suppressed",
-        ("TTAPrimitiveErrorRateSpike", "warning", "svc-d"): "active",
+        (burn, "critical", "pay"): "active",
+        (spike, "warning", "svc-c"): "active",
+        (spike, "warning", "svc-d"): "active",
+        ("TTAServiceDown", "critical", "svc-e"): "active",
+        (burn, "critical", "crash"): "suppressed",
+        (spike, "warning", "svc-e"): "suppressed",
+        ("TTACriticalAlertUnresolved", "critical", "svc-e"): "active",
     }
 
 
@@ -392,8 +406,74 @@ def test_global_prometheus_federates_tta_series(running: stack.StackHandle, app:
     assert raw == []
 
 
-def test_stack_down_from_another_process(tmp_path: Path) -> None:
+def test_rendered_alertmanager_posts_to_the_given_webhook(
+    running: stack.StackHandle, webhook: WebhookReceiver
+) -> None:
+    path = running.workdir / "config" / "alertmanager.yml"
+    # The URL may carry a token: the rendered file is the owner's alone.
+    assert path.stat().st_mode & 0o777 == 0o600
+    receivers = {r["name"]: r for r in yaml.safe_load(path.read_text())["receivers"]}
+    for name in ("paging", "escalation", "ticket"):
+        [hook] = receivers[name]["webhook_configs"]
+        assert hook["url"] == webhook.url
+        assert "url_file" not in hook
+    assert running.webhook_url == webhook.url
+
+
+def test_webhook_url_comes_from_argument_env_or_secret_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(stack.WEBHOOK_URL_ENV, raising=False)
+    assert stack.resolve_webhook_url(None, tmp_path) is None
+    (tmp_path / stack.WEBHOOK_URL_FILE).write_text("https://file.example.test/a\n")
+    assert stack.resolve_webhook_url(None, tmp_path) == "https://file.example.test/a"
+    monkeypatch.setenv(stack.WEBHOOK_URL_ENV, "http://127.0.0.1:8080/env")
+    assert stack.resolve_webhook_url(None, tmp_path) == "http://127.0.0.1:8080/env"
+    assert stack.resolve_webhook_url("https://arg.test/x", tmp_path) == "https://arg.test/x"
+    monkeypatch.setenv(stack.WEBHOOK_URL_ENV, "ftp://nope")
+    with pytest.raises(ValueError, match="TTA_ALERT_WEBHOOK_URL must be an absolute http"):
+        stack.resolve_webhook_url(None, tmp_path)
+    with pytest.raises(ValueError, match=r"webhook_url must be an absolute http.*'/relative'"):
+        stack.resolve_webhook_url("/relative", tmp_path)
+
+
+def test_cli_stack_up_takes_webhook_url_and_secrets_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tta_observability.cli import main
+
+    work, keys = tmp_path / "cli-stack", tmp_path / "keys"
+    url = "http://127.0.0.1:9/hook/secret-path"
+    argv = ["stack", "up", "--native", "--free-ports", "--workdir", str(work)]
+    assert main([*argv, "--webhook-url", url, "--secrets-dir", str(keys)]) == 0
+    try:
+        out = capsys.readouterr().out
+        assert f"alertmanager secrets in {keys}\n" in out
+        assert "incident webhook: http://127.0.0.1:9/...\n" in out
+        assert "secret-path" not in out
+        assert (keys / "incident_webhook_token").stat().st_mode & 0o777 == 0o600
+        config = yaml.safe_load((work / "config" / "alertmanager.yml").read_text())
+        [paging] = [r for r in config["receivers"] if r["name"] == "paging"]
+        assert [h["url"] for h in paging["webhook_configs"]] == [url]
+        token = paging["webhook_configs"][0]["http_config"]["authorization"]["credentials_file"]
+        assert token == str(keys / "incident_webhook_token")
+    finally:
+        assert main(["stack", "down", "--workdir", str(work)]) == 0
+    assert main([*argv[:2], "--workdir", str(tmp_path / "docker"), "--webhook-url", "x:y"]) == 1
+    err = capsys.readouterr().err
+    assert f"{(tmp_path / 'docker').resolve() / '.env'} is missing" in err
+
+
+def test_stack_down_from_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(stack.WEBHOOK_URL_ENV, raising=False)
+    monkeypatch.setenv(stack.SECRETS_DIR_ENV, str(tmp_path / "keys"))
     handle = stack.stack_up(tmp_path / "w")
+    assert handle.secrets_dir == tmp_path / "keys"
+    assert (tmp_path / "keys" / "incident_webhook_token").is_file()
+    # No webhook address anywhere: the incident webhook is left out, Alertmanager still starts.
+    assert handle.webhook_url is None
+    config = yaml.safe_load((tmp_path / "w" / "config" / "alertmanager.yml").read_text())
+    assert all("webhook_configs" not in r for r in config["receivers"])
     pids = [s.pid for s in handle.services.values()]
     assert all(p is not None and Path(f"/proc/{p}").exists() for p in pids)
     with pytest.raises(stack.StackError, match="already running"):

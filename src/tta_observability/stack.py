@@ -7,6 +7,10 @@ Alertmanager and the Pushgateway from the Debian packages, plus VictoriaMetrics 
 ``longterm`` profile and a global Prometheus with the ``federation`` profile. A state file in the
 work directory records PIDs and ports so that ``stack_down()`` works from another process.
 
+With ``native=False`` it copies the compose folder, the rules and the dashboards into the work
+directory and runs docker-compose on that copy (``--project-directory`` and ``--env-file`` in the
+work directory), so that an installed wheel never keeps state inside site-packages.
+
 ``python -m tta_observability.stack`` regenerates ``compose/prometheus/prometheus-longterm.yml``.
 """
 
@@ -21,6 +25,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +47,6 @@ ALERTMANAGER = "alertmanager:9093"
 PUSHGATEWAY = "pushgateway:9091"
 VICTORIAMETRICS = "victoriametrics:8428"
 DOCKER_HOST_ALIAS = "host.docker.internal"
-INCIDENT_WEBHOOK = "http://incident-webhook:8080/alertmanager"
 REMOTE_WRITE_URL = f"http://{VICTORIAMETRICS}/api/v1/write"
 
 #: Container paths used by the compose file's volume mounts.
@@ -51,6 +55,17 @@ CONTAINER_STACK_RULES = "/etc/prometheus/rules/"
 CONTAINER_FILE_SD = "/etc/prometheus/file_sd/"
 CONTAINER_AM_SECRETS = "/etc/alertmanager/secrets/"
 CONTAINER_AM_TEMPLATES = "/etc/alertmanager/templates/"
+
+#: The secret file the shipped alertmanager.yml reads the incident webhook address from
+#: (``url_file``, Alertmanager >= 0.26); the native stack inlines it as ``url`` for Debian's 0.25.
+WEBHOOK_URL_FILE = "incident_webhook_url"
+WEBHOOK_URL_ENV = "TTA_ALERT_WEBHOOK_URL"
+SECRETS_DIR_ENV = "TTA_ALERTMANAGER_SECRETS_DIR"
+
+#: The SLO rules compute a 30-day error budget (``rate(...[30d])``): keep a day more than that.
+RETENTION_TIME = "31d"
+#: The global Prometheus holds only the federated ``tta:`` series, so it can keep them longer.
+GLOBAL_RETENTION_TIME = "90d"
 
 LONGTERM_HEADER = (
     "# GENERATED from prometheus.yml by `python -m tta_observability.stack`: do not edit.\n"
@@ -165,11 +180,65 @@ def _set_group_timing(route: dict[str, Any], group_wait: str) -> None:
         _set_group_timing(child, group_wait)
 
 
+def check_webhook_url(url: str, source: str = "webhook URL") -> str:
+    """``url`` if it is an absolute http(s) URL, else a ValueError naming ``source``."""
+    url = url.strip()
+    parsed = urllib.parse.urlsplit(url)
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or any(c.isspace() for c in url)
+    ):
+        raise ValueError(
+            f"{source} must be an absolute http:// or https:// URL with a host, got {url!r}"
+        )
+    return url
+
+
+def resolve_webhook_url(webhook_url: str | None, secrets_dir: Path) -> str | None:
+    """The incident webhook address: the argument, else ``$TTA_ALERT_WEBHOOK_URL``, else the
+    ``incident_webhook_url`` file in ``secrets_dir`` (the one the compose stack reads); None when
+    none is set."""
+    if webhook_url:
+        return check_webhook_url(webhook_url, "webhook_url")
+    if os.environ.get(WEBHOOK_URL_ENV):
+        return check_webhook_url(os.environ[WEBHOOK_URL_ENV], WEBHOOK_URL_ENV)
+    path = secrets_dir / WEBHOOK_URL_FILE
+    if path.is_file():
+        return check_webhook_url(path.read_text(encoding="utf-8"), str(path))
+    return None
+
+
+def _inline_webhook_url(receiver: Mapping[str, Any], url: str | None) -> dict[str, Any]:
+    """The receiver with each ``url_file`` webhook given ``url`` instead, or dropped without one.
+
+    Alertmanager 0.25 (Debian) knows no ``url_file``; a webhook without an address is invalid.
+    """
+    hooks = []
+    for hook in receiver.get("webhook_configs", []):
+        if "url_file" in hook:
+            if url is None:
+                continue
+            hook = {"url": url, **{k: v for k, v in hook.items() if k != "url_file"}}
+        hooks.append(hook)
+    out = {k: v for k, v in receiver.items() if k != "webhook_configs"}
+    if hooks:
+        out["webhook_configs"] = hooks
+    return out
+
+
 def render_alertmanager(
-    config: Mapping[str, Any], replacements: Mapping[str, str], group_wait: str | None = None
+    config: Mapping[str, Any],
+    replacements: Mapping[str, str],
+    group_wait: str | None = None,
+    webhook_url: str | None = None,
 ) -> dict[str, Any]:
-    """A compose Alertmanager config rewritten for local paths; ``group_wait`` speeds up tests."""
+    """A compose Alertmanager config rewritten for local paths and ``webhook_url`` (None drops
+    the incident webhook); ``group_wait`` speeds up tests."""
     rendered: dict[str, Any] = substitute(dict(config), replacements)
+    rendered["receivers"] = [
+        _inline_webhook_url(r, webhook_url) for r in rendered.get("receivers", [])
+    ]
     if group_wait:
         route = rendered["route"]
         route["group_wait"] = route["group_interval"] = group_wait
@@ -226,6 +295,8 @@ class StackHandle:
     services: dict[str, ServiceHandle]
     sd_dir: Path
     secrets_dir: Path
+    #: Where the paging and ticket receivers' incident webhook posts; None when not configured.
+    webhook_url: str | None = None
     _processes: list[ManagedProcess] = field(default_factory=list, repr=False)
 
     def url(self, service: str) -> str:
@@ -298,6 +369,14 @@ def _port(ports: Mapping[str, int], name: str) -> int:
     return port
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` readable by the owner only: rendered configs may hold the webhook URL."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+
+
 def _write_secret_token(path: Path) -> None:
     """A random bearer token for the incident webhook, so a local receiver can verify the caller."""
     if path.exists():
@@ -328,13 +407,20 @@ def stack_up(
     ``ports`` maps service names (prometheus, alertmanager, pushgateway, victoriametrics,
     prometheus-global) to ports; missing ones are picked free. ``sd_dir`` is the discovery
     directory apps register in (default ``$TTA_OBSERVABILITY_SD_DIR``, else ``workdir/file_sd``).
-    ``webhook_url`` replaces the incident webhook address. ``fast`` shortens the scrape,
-    evaluation and Alertmanager grouping intervals to 1 s for tests and demos.
+    ``secrets_dir`` holds Alertmanager's secret files (default ``$TTA_ALERTMANAGER_SECRETS_DIR``,
+    else ``workdir/secrets``, with Docker ``workdir/alertmanager/secrets``). ``webhook_url`` is
+    the incident webhook's address (else ``$TTA_ALERT_WEBHOOK_URL``, else the secrets directory's
+    ``incident_webhook_url`` file; without any, the native stack has no incident webhook).
+    ``fast`` shortens the scrape, evaluation and Alertmanager grouping intervals to 1 s for tests
+    and demos.
+
+    ``native=False`` runs docker-compose on a copy of the shipped files in ``workdir``;
+    ``workdir/.env`` must exist (copy ``workdir/.env.example``, set ``GF_ADMIN_PASSWORD``).
     """
     profiles = normalize_profiles(profile)
     work = Path(workdir).resolve()
     if not native:
-        return _compose_up(work, profiles)
+        return _compose_up(work, profiles, sd_dir, secrets_dir, webhook_url)
     if (work / STATE_FILE).exists():
         existing = _read_state(work)
         alive = [n for n, s in existing["services"].items() if _is_ours(s.get("pid"), work)]
@@ -357,7 +443,8 @@ def stack_up(
     port = {name: _port(ports, name) for name in wanted}
 
     sd = Path(sd_dir) if sd_dir else Path(os.environ.get(SD_DIR_ENV) or work / "file_sd")
-    secrets_path = Path(secrets_dir) if secrets_dir else work / "secrets"
+    secrets_path = Path(secrets_dir or os.environ.get(SECRETS_DIR_ENV) or work / "secrets")
+    hook = resolve_webhook_url(webhook_url, secrets_path)
     rules = Path(rules_dir) if rules_dir else assets_root() / "rules"
     for path in (sd, secrets_path, work / "config", work / "logs"):
         path.mkdir(parents=True, exist_ok=True)
@@ -379,8 +466,6 @@ def stack_up(
         replacements[VICTORIAMETRICS] = f"{LOCALHOST}:{port['victoriametrics']}"
     if "prometheus-global" in port:
         replacements[PROMETHEUS_GLOBAL] = f"{LOCALHOST}:{port['prometheus-global']}"
-    if webhook_url:
-        replacements[INCIDENT_WEBHOOK] = webhook_url
 
     interval = "1s" if fast else None
     base = load_yaml(compose / "prometheus" / "prometheus.yml")
@@ -393,16 +478,17 @@ def stack_up(
             load_yaml(compose / "alertmanager" / "alertmanager.yml"),
             replacements,
             "1s" if fast else None,
+            hook,
         ),
     }
     if "prometheus-global" in port:
         global_config = load_yaml(compose / "prometheus" / "prometheus-global.yml")
         configs["prometheus-global.yml"] = render_prometheus(global_config, replacements, interval)
     for name, data in configs.items():
-        (work / "config" / name).write_text(dump_yaml(data), encoding="utf-8")
+        _write_private(work / "config" / name, dump_yaml(data))
 
     processes = _processes(work, port, environment, fast)
-    handle = StackHandle(work, profiles, {}, sd, secrets_path)
+    handle = StackHandle(work, profiles, {}, sd, secrets_path, hook)
     env_backup = os.environ.get("TTA_ENVIRONMENT")
     # Prometheus expands ${TTA_ENVIRONMENT} in external_labels from its own environment.
     os.environ["TTA_ENVIRONMENT"] = environment
@@ -431,12 +517,12 @@ def _processes(
     def addr(name: str) -> str:
         return f"{LOCALHOST}:{port[name]}"
 
-    def prometheus_argv(config: str, data: str, name: str) -> list[str]:
+    def prometheus_argv(config: str, data: str, name: str, retention: str) -> list[str]:
         return [
             "prometheus",
             f"--config.file={work / 'config' / config}",
             f"--storage.tsdb.path={work / data}",
-            "--storage.tsdb.retention.time=15d",
+            f"--storage.tsdb.retention.time={retention}",
             "--enable-feature=exemplar-storage",
             "--enable-feature=expand-external-labels",
             "--web.enable-lifecycle",
@@ -459,7 +545,7 @@ def _processes(
             f"--web.listen-address={addr('pushgateway')}",
             f"--persistence.file={work / 'pushgateway' / 'metrics.db'}",
         ],
-        "prometheus": prometheus_argv("prometheus.yml", "prometheus", "prometheus"),
+        "prometheus": prometheus_argv("prometheus.yml", "prometheus", "prometheus", RETENTION_TIME),
     }
     (work / "pushgateway").mkdir(exist_ok=True)
     ready = {
@@ -482,7 +568,7 @@ def _processes(
             argv["victoriametrics"].append("-search.disableCache")
     if "prometheus-global" in port:
         argv["prometheus-global"] = prometheus_argv(
-            "prometheus-global.yml", "prometheus-global", "prometheus-global"
+            "prometheus-global.yml", "prometheus-global", "prometheus-global", GLOBAL_RETENTION_TIME
         )
     return [
         (
@@ -591,7 +677,7 @@ def stack_down(workdir: str | os.PathLike[str]) -> list[str]:
         return []
     state = _read_state(work)
     if state.get("mode") == "compose":
-        _compose(work, state.get("profiles", []), "down")
+        _compose(work, state.get("profiles", []), "down", env=state.get("env"))
         (work / STATE_FILE).unlink()
         return ["compose"]
     stopped: list[str] = []
@@ -607,33 +693,178 @@ def stack_down(workdir: str | os.PathLike[str]) -> list[str]:
 # --- the Docker variant ----------------------------------------------------------------------
 
 
-def _compose(work: Path, profiles: Sequence[str], *command: str) -> None:
+#: Folders of the compose tree that hold the user's files (secrets, discovered targets): only their
+#: README and .gitignore are shipped; a checkout's real secrets are never copied.
+_USER_DIRS = ("alertmanager/secrets", "file_sd")
+_SHIPPED_IN_USER_DIRS = frozenset({"README.md", ".gitignore"})
+#: The compose file mounts the repository's rules/ and dashboards/ next to compose/; in the work
+#: directory they sit inside the project directory.
+_EXPORT_MOUNTS = {"- ../rules:": "- ./rules:", "- ../dashboards:": "- ./dashboards:"}
+_COMPOSE_PORTS = {
+    "prometheus": ("PROMETHEUS_PORT", 9090),
+    "alertmanager": ("ALERTMANAGER_PORT", 9093),
+    "pushgateway": ("PUSHGATEWAY_PORT", 9091),
+}
+
+
+def _shipped_compose_files(src: Path) -> list[Path]:
+    files = []
+    for path in sorted(src.rglob("*")):
+        rel = path.relative_to(src)
+        if not path.is_file() or rel == Path(".env"):
+            continue
+        folder = rel.parent.as_posix()
+        if (
+            any(folder == d or folder.startswith(f"{d}/") for d in _USER_DIRS)
+            and rel.name not in _SHIPPED_IN_USER_DIRS
+        ):
+            continue
+        files.append(rel)
+    return files
+
+
+def _mirror(src: Path, dst: Path) -> None:
+    """Make ``dst`` hold exactly the files of ``src``: stale ones from an older version go."""
+    shipped = {p.relative_to(src) for p in src.rglob("*") if p.is_file()}
+    if dst.is_dir():
+        for path in dst.rglob("*"):
+            if path.is_file() and path.relative_to(dst) not in shipped:
+                path.unlink()
+    for rel in sorted(shipped):
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, dst / rel)
+
+
+def export_compose(workdir: str | os.PathLike[str]) -> Path:
+    """Copy the compose folder, ``rules/`` and ``dashboards/`` into ``workdir``; return it.
+
+    The copy runs on its own (``cd workdir && docker-compose up -d`` works). Shipped files are
+    overwritten so that an upgrade arrives; ``.env``, secrets and discovered targets are never
+    touched. ``rules/`` and ``dashboards/`` mirror the shipped ones: put your own rules in
+    ``prometheus/rules/``.
+    """
+    work = Path(workdir).resolve()
+    root = assets_root().resolve()
+    shipped_dirs = [root / name for name in ("compose", "rules", "dashboards")]
+    if work == root or any(work == d or d in work.parents for d in shipped_dirs):
+        raise StackError(f"work directory {work} is inside the shipped assets: choose another")
+    src = compose_dir()
+    for rel in _shipped_compose_files(src):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src / rel, work / rel)
+    compose_file = work / "docker-compose.yml"
+    text = compose_file.read_text(encoding="utf-8")
+    for old, new in _EXPORT_MOUNTS.items():
+        if text.count(old) != 1:
+            raise StackError(f"{src / 'docker-compose.yml'}: expected one {old!r} volume")
+        text = text.replace(old, new)
+    compose_file.write_text(text, encoding="utf-8")
+    for name in ("rules", "dashboards"):
+        _mirror(root / name, work / name)
+    for name in _USER_DIRS:
+        (work / name).mkdir(parents=True, exist_ok=True)
+    return work
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a docker-compose ``.env`` file (comments and blanks skipped)."""
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def compose_command(work: Path, profiles: Sequence[str], *command: str) -> list[str]:
+    """The docker-compose command line for the copy in ``work`` (see :func:`export_compose`)."""
     exe = shutil.which("docker-compose")
     if exe is None:
         raise StackError("docker-compose not found on PATH; use the native stack (native=True)")
-    args = [exe, "-f", str(compose_dir() / "docker-compose.yml"), "-p", COMPOSE_PROJECT]
+    args = [
+        exe,
+        "-f",
+        str(work / "docker-compose.yml"),
+        "--project-directory",
+        str(work),
+        "--env-file",
+        str(work / ".env"),
+        "-p",
+        COMPOSE_PROJECT,
+    ]
     for name in profiles:
         args += ["--profile", name]
-    env = dict(os.environ)
+    return [*args, *command]
+
+
+def _compose(
+    work: Path, profiles: Sequence[str], *command: str, env: Mapping[str, str] | None = None
+) -> None:
+    run_env = {**os.environ, **(env or {})}
     if "longterm" in profiles:
-        env.setdefault("TTA_PROMETHEUS_CONFIG", "prometheus-longterm.yml")
-    result = subprocess.run([*args, *command], env=env, cwd=work, check=False)
+        run_env.setdefault("TTA_PROMETHEUS_CONFIG", "prometheus-longterm.yml")
+    argv = compose_command(work, profiles, *command)
+    result = subprocess.run(argv, env=run_env, cwd=work, check=False)
     if result.returncode != 0:
         raise StackError(f"docker-compose {' '.join(command)} failed (exit {result.returncode})")
 
 
-def _compose_up(work: Path, profiles: tuple[str, ...]) -> StackHandle:
-    work.mkdir(parents=True, exist_ok=True)
-    _compose(work, profiles, "up", "-d")
-    state = {"mode": "compose", "workdir": str(work), "profiles": list(profiles), "services": {}}
-    (work / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    services = {
-        "prometheus": ServiceHandle("prometheus", 9090, None, "http://127.0.0.1:9090"),
-        "alertmanager": ServiceHandle("alertmanager", 9093, None, "http://127.0.0.1:9093"),
-        "pushgateway": ServiceHandle("pushgateway", 9091, None, "http://127.0.0.1:9091"),
+def _compose_up(
+    work: Path,
+    profiles: tuple[str, ...],
+    sd_dir: str | os.PathLike[str] | None,
+    secrets_dir: str | os.PathLike[str] | None,
+    webhook_url: str | None,
+) -> StackHandle:
+    export_compose(work)
+    env_file = work / ".env"
+    if not env_file.is_file():
+        raise StackError(
+            f"{env_file} is missing: copy {work / '.env.example'} to it and set "
+            "GF_ADMIN_PASSWORD (there is no default password)"
+        )
+    dotenv = read_env_file(env_file)
+
+    def setting(key: str) -> str | None:
+        # docker-compose lets the process environment win over .env; so do we.
+        return os.environ.get(key) or dotenv.get(key) or None
+
+    def folder(arg: str | os.PathLike[str] | None, key: str, default: Path) -> Path:
+        if arg is not None:
+            return Path(arg).resolve()
+        # Relative paths in .env are relative to the project directory, as for docker-compose.
+        return (work / (setting(key) or default)).resolve()
+
+    sd = folder(sd_dir, SD_DIR_ENV, work / "file_sd")
+    secrets_path = folder(secrets_dir, SECRETS_DIR_ENV, work / "alertmanager" / "secrets")
+    secrets_path.mkdir(parents=True, exist_ok=True)
+    given = webhook_url or setting(WEBHOOK_URL_ENV)
+    if given:
+        source = "webhook_url" if webhook_url else WEBHOOK_URL_ENV
+        _write_private(secrets_path / WEBHOOK_URL_FILE, check_webhook_url(given, source) + "\n")
+    hook = resolve_webhook_url(None, secrets_path) if not given else given.strip()
+    services = {}
+    for name, (key, default) in _COMPOSE_PORTS.items():
+        value = setting(key) or str(default)
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ValueError(f"{key} must be a port from 1 to 65535, got {value!r}")
+        url = f"http://{LOCALHOST}:{value}"
+        services[name] = ServiceHandle(name, int(value), None, url)
+    env = {SD_DIR_ENV: str(sd), SECRETS_DIR_ENV: str(secrets_path)}
+    _compose(work, profiles, "up", "-d", env=env)
+    state = {
+        "mode": "compose",
+        "workdir": str(work),
+        "profiles": list(profiles),
+        "env": env,
+        "sd_dir": str(sd),
+        # docker-compose owns the containers: no PIDs to record, only where they listen.
+        "services": {},
+        "urls": {n: s.url for n, s in services.items()},
     }
-    sd = Path(os.environ.get(SD_DIR_ENV) or compose_dir() / "file_sd")
-    return StackHandle(work, profiles, services, sd, compose_dir() / "alertmanager" / "secrets")
+    (work / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+    return StackHandle(work, profiles, services, sd, secrets_path, hook)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

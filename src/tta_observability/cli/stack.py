@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from ._common import CommandError
 
@@ -24,7 +25,8 @@ def register(sub: Any) -> None:
         help="start, stop or show the bundled Prometheus, Alertmanager and Pushgateway",
         description=(
             "Run the shipped compose stack, with docker-compose or (--native) from the locally "
-            "installed prometheus, prometheus-alertmanager and prometheus-pushgateway binaries."
+            "installed prometheus, prometheus-alertmanager and prometheus-pushgateway binaries. "
+            "docker-compose runs a copy of the shipped files in --workdir (its .env too)."
         ),
     )
     cmds = parser.add_subparsers(dest="stack_command", metavar="COMMAND", required=True)
@@ -44,6 +46,23 @@ def register(sub: Any) -> None:
         help="pick free ports instead of 9090, 9093 and 9091 (native only)",
     )
     up.add_argument("--fast", action="store_true", help="1 s scrape and evaluation intervals")
+    up.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help=(
+            "the incident webhook's address (default $TTA_ALERT_WEBHOOK_URL, else the secrets "
+            "directory's incident_webhook_url file)"
+        ),
+    )
+    up.add_argument(
+        "--secrets-dir",
+        type=Path,
+        metavar="DIR",
+        help=(
+            "Alertmanager's secret files (default $TTA_ALERTMANAGER_SECRETS_DIR, else "
+            "WORKDIR/secrets, with docker-compose WORKDIR/alertmanager/secrets)"
+        ),
+    )
     up.set_defaults(handler=_up)
     down = cmds.add_parser("down", help="stop the stack", description="Stop the stack.")
     down.set_defaults(handler=_down)
@@ -76,14 +95,31 @@ def _up(args: argparse.Namespace) -> int:
             ports=None if args.free_ports else DEFAULT_PORTS,
             environment=args.environment,
             fast=args.fast,
+            webhook_url=args.webhook_url,
+            secrets_dir=args.secrets_dir,
         )
     except (stack.StackError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     for name, service in handle.services.items():
         print(f"{name:<18} {service.url}")
     print(f"apps register in {handle.sd_dir} (export TTA_OBSERVABILITY_SD_DIR={handle.sd_dir})")
+    print(f"alertmanager secrets in {handle.secrets_dir}")
+    if handle.webhook_url:
+        print(f"incident webhook: {_redacted(handle.webhook_url)}")
+    else:
+        print(
+            "incident webhook: not configured, alerts reach only the PagerDuty and Slack "
+            "receivers whose secret files exist (set --webhook-url, TTA_ALERT_WEBHOOK_URL or "
+            f"{handle.secrets_dir / stack.WEBHOOK_URL_FILE})"
+        )
     print(f"stop it with: tta-observability stack down --workdir {args.workdir}")
     return 0
+
+
+def _redacted(url: str) -> str:
+    """Scheme and host only: some incident tools put their token in the path."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/..."
 
 
 def _down(args: argparse.Namespace) -> int:
