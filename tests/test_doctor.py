@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
 from tta_observability.cli import main
@@ -377,7 +378,13 @@ def test_misconfigured_prometheus(
     assert rows["prometheus: app target up"]["status"] == "SKIP"
     rules = rows["prometheus: rules loaded"]
     assert rules["status"] == "FAIL"
-    assert rules["detail"].startswith("6 shipped rule group(s) not loaded: tta-health, tta-llm")
+    shipped_groups = sum(
+        len(yaml.safe_load(path.read_text())["groups"])
+        for path in (Path(__file__).resolve().parents[1] / "rules").glob("*.yml")
+    )
+    assert rules["detail"].startswith(
+        f"{shipped_groups} shipped rule group(s) not loaded: tta-health, tta-llm"
+    )
     storage = rows["prometheus: exemplar storage on"]
     assert storage["status"] == "FAIL"
     assert "--enable-feature=exemplar-storage" in storage["fix"]
