@@ -4,9 +4,11 @@ every span under its right parent, exemplars pointing at exported traces."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import sys
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +135,8 @@ def test_1000_concurrent_runs_on_one_event_loop() -> None:
     check(cap, "conc-asyncio", inputs)
 
 
-def test_1000_runs_across_8_threads() -> None:
-    wf = build("conc-threads")
+def across_threads(name: str, runs: Callable[[list[int]], Coroutine[Any, Any, None]]) -> None:
+    """``runs(chunk)`` in each of 8 threads at once, each on its own event loop; then check."""
     chunks = [list(range(i, RUNS, THREADS)) for i in range(THREADS)]
     errors: list[BaseException] = []
     barrier = threading.Barrier(THREADS)
@@ -142,7 +144,7 @@ def test_1000_runs_across_8_threads() -> None:
     def worker(chunk: list[int]) -> None:
         try:
             barrier.wait()
-            asyncio.run(run_all(wf, chunk))
+            asyncio.run(runs(chunk))
         except BaseException as exc:
             errors.append(exc)
 
@@ -153,4 +155,24 @@ def test_1000_runs_across_8_threads() -> None:
         for t in threads:
             t.join()
     assert errors == []
-    check(cap, "conc-threads", list(range(RUNS)))
+    check(cap, name, list(range(RUNS)))
+
+
+def test_1000_runs_across_8_threads() -> None:
+    wf = build("conc-threads")
+    across_threads("conc-threads", lambda chunk: run_all(wf, chunk))
+
+
+def test_per_run_copies_of_one_instrumented_workflow_across_8_threads() -> None:
+    template = build("conc-copies")
+
+    async def copies(chunk: list[int]) -> None:
+        # A fresh copy per run: each is instrumented like the template on its first call,
+        # concurrently with the others; shallow copies share the template's children.
+        runs = [
+            (copy.deepcopy if x % 2 else copy.copy)(template).execute(x, WorkflowContext())
+            for x in chunk
+        ]
+        assert len(await asyncio.gather(*runs)) == len(chunk)
+
+    across_threads("conc-copies", copies)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry import trace
+from opentelemetry import baggage, trace
+from opentelemetry import context as context_api
 from opentelemetry.sdk.trace import TracerProvider
 
 SHAPE = str(Path(__file__).parent / "ttadev_shape")
@@ -26,6 +27,7 @@ from ttadev.primitives import (  # noqa: E402
 )
 
 import tta_observability as tto  # noqa: E402
+from tta_observability import context as context_module  # noqa: E402
 from tta_observability import contract as c  # noqa: E402
 from tta_observability.context import continue_trace, extract, inject  # noqa: E402
 from tta_observability.testing import capture  # noqa: E402
@@ -183,3 +185,45 @@ def test_extract_with_an_unsampled_sender() -> None:
     span = provider.get_tracer("t").start_span("x", context=extract(headers))
     assert not span.get_span_context().trace_flags.sampled
     span.end()
+
+
+def test_continuing_from_context_ids_keeps_baggage() -> None:
+    seen: list[Any] = []
+
+    def look(x: Any, _c: Any) -> Any:
+        seen.append(baggage.get_baggage("tenant"))
+        return x
+
+    wf = tto.instrument(LambdaPrimitive(look), name="with-baggage")
+    token = context_api.attach(baggage.set_baggage("tenant", "acme"))
+    try:
+        with capture() as cap:
+            run(wf.execute(1, WorkflowContext(trace_id=TRACE, span_id=SPAN)))
+    finally:
+        context_api.detach(token)
+    assert seen == ["acme"]
+    assert format(cap.span("with-baggage").context.trace_id, "032x") == TRACE
+
+
+class CountingABC(type):
+    checks = 0
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        CountingABC.checks += 1
+        return False
+
+
+class NeverMapping(metaclass=CountingABC):
+    pass
+
+
+def test_mapping_checks_are_cached_for_non_mappings_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Plain:
+        workflow_id = "wf-plain"
+
+    monkeypatch.setattr(context_module, "Mapping", NeverMapping)
+    monkeypatch.setattr(context_module, "MutableMapping", NeverMapping)
+    CountingABC.checks = 0
+    for _ in range(5):
+        assert context_module.workflow_attributes(Plain()) == {c.ATTR_WORKFLOW_ID: "wf-plain"}
+    assert CountingABC.checks <= 2  # one type, asked about once

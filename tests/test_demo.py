@@ -66,8 +66,50 @@ def test_demo_runs_serves_metrics_and_summarises() -> None:
     assert "\n" not in text.split("\r", 1)[1][:-1]  # the live summary stays on one line
 
 
+def test_demo_keeps_missing_the_cache_and_retrying_after_warm_up() -> None:
+    retry = "agent/0:router/fast:cache/retry"
+    cache = "agent/0:router/fast:cache"
+    result: dict[str, Any] = {}
+
+    def go() -> None:
+        result["summary"] = demo.run(
+            3.0, metrics_port=None, rate=200, out=io.StringIO(), seed=3, cache_ttl=0.2
+        )
+
+    def sample(cap: Any) -> tuple[float, float, float, float]:
+        return (
+            cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent"),
+            cap.value(c.RETRY_ATTEMPTS.name, primitive_name=retry),
+            cap.value(c.CACHE_REQUESTS.name, primitive_name=cache, result="miss"),
+            cap.value(c.LLM_TOKENS.name, model="gpt-4o-mini", token_type="input"),
+        )
+
+    with capture() as cap:
+        thread = threading.Thread(target=go)
+        thread.start()
+        deadline = time.monotonic() + 10
+        # Well past warm-up: every question has been asked many times by now.
+        while cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent") < 120:
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.02)
+        first_half = sample(cap)
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        second_half = tuple(b - a for a, b in zip(first_half, sample(cap), strict=True))
+    runs, attempts, misses, tokens = second_half
+    assert result["summary"].calls == first_half[0] + runs and runs >= 50
+    assert attempts >= 5 and misses >= 5 and tokens > 0
+
+
 @pytest.mark.parametrize(
-    "argv", [["--duration", "0"], ["--rate", "-1"], ["--metrics-port", "70000"], ["--bogus"]]
+    "argv",
+    [
+        ["--duration", "0"],
+        ["--rate", "-1"],
+        ["--metrics-port", "70000"],
+        ["--cache-ttl", "0"],
+        ["--bogus"],
+    ],
 )
 def test_demo_cli_rejects_bad_options(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -81,6 +123,8 @@ def test_demo_run_rejects_bad_arguments() -> None:
         demo.run(-1, metrics_port=None)
     with pytest.raises(ValueError, match="rate"):
         demo.run(1, metrics_port=None, rate=0)
+    with pytest.raises(ValueError, match="cache_ttl"):
+        demo.run(1, metrics_port=None, cache_ttl=0)
 
 
 ROOT = Path(__file__).resolve().parents[1]

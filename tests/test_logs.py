@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import sys
 from pathlib import Path
 from typing import Any
@@ -97,3 +98,57 @@ def test_structlog_processor() -> None:
             "workflow_id": "",
         }
     ]
+
+
+class Lines(logging.Handler):
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter(fmt))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_extra_fields_win_and_handlers_added_after_setup_get_the_ids() -> None:
+    handle = tto.setup(service_name="logs-extra", metrics_port=None)
+    app = logging.getLogger("tests.extra")
+    app.setLevel(logging.INFO)
+    handler = Lines("%(message)s trace=%(trace_id)s span=%(span_id)s wf=%(workflow_id)s")
+    app.addHandler(handler)  # added after setup() installed the factory
+    try:
+        with capture() as cap, tto.observe("extra-block"):
+            app.info("given", extra={"workflow_id": "wf-from-extra"})
+            app.info("all given", extra={"trace_id": "t", "span_id": "s", "workflow_id": "w"})
+            app.info("none given")
+    finally:
+        app.removeHandler(handler)
+        handle.shutdown()
+    sc = cap.span("extra-block").context
+    ids = f"trace={sc.trace_id:032x} span={sc.span_id:016x}"
+    assert handler.lines == [
+        f"given {ids} wf=wf-from-extra",
+        "all given trace=t span=s wf=w",
+        f"none given {ids} wf=",
+    ]
+
+
+def test_ids_are_those_current_when_the_record_was_made() -> None:
+    undo = install_log_filter()
+    try:
+        logger = logging.getLogger("tests.later")
+        with capture() as cap, tto.observe("made-here"):
+            record = logger.makeRecord("tests.later", logging.INFO, "f", 1, "m %s", ("x",), None)
+        # Read after the span ended (a buffering handler, a queue): still the span's ids.
+        sc = cap.span("made-here").context
+        assert record.trace_id == format(sc.trace_id, "032x")  # type: ignore[attr-defined]
+        assert record.span_id == format(sc.span_id, "016x")  # type: ignore[attr-defined]
+        copied = pickle.loads(pickle.dumps(record))  # a QueueHandler to another process
+        assert type(copied) is logging.LogRecord
+        assert copied.getMessage() == "m x"
+        assert copied.trace_id == format(sc.trace_id, "032x")
+        assert "_tta_observability_ids" not in vars(copied)
+        with pytest.raises(AttributeError, match="no attribute 'missing'"):
+            record.missing  # noqa: B018
+    finally:
+        undo()

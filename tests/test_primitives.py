@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
+import gc
 import logging
+import pickle
 import sys
 import time
 from collections import Counter
@@ -16,6 +19,7 @@ SHAPE = str(Path(__file__).parent / "ttadev_shape")
 if SHAPE not in sys.path:
     sys.path.insert(0, SHAPE)
 
+from opentelemetry import trace  # noqa: E402
 from shape_helpers import edges, run  # noqa: E402
 from ttadev.primitives import (  # noqa: E402
     CachePrimitive,
@@ -27,6 +31,7 @@ from ttadev.primitives import (  # noqa: E402
     FallbackPrimitive,
     LambdaPrimitive,
     MockPrimitive,
+    ParallelPrimitive,
     RetryPrimitive,
     RetryStrategy,
     RouterPrimitive,
@@ -39,7 +44,9 @@ from ttadev.primitives import (  # noqa: E402
 )
 
 import tta_observability as tto  # noqa: E402
+from tta_observability import context as context_module  # noqa: E402
 from tta_observability import contract as c  # noqa: E402
+from tta_observability.context import WORKFLOW_ID  # noqa: E402
 from tta_observability.primitives import (  # noqa: E402
     auto,
     instrument,
@@ -52,6 +59,7 @@ from tta_observability.primitives import (  # noqa: E402
     record_retry_attempt,
     record_route,
     record_timeout,
+    recorders,
     uninstrument,
     uninstrument_primitives,
 )
@@ -404,22 +412,38 @@ def test_names_are_stable_bounded_and_own_names_win() -> None:
     assert node_of(first).name == "sequential"  # type: ignore[union-attr]
 
 
-def test_instrument_is_idempotent_and_reversible() -> None:
+def test_instrument_is_idempotent_and_reversible(caplog: pytest.LogCaptureFixture) -> None:
+    originals = {cls: cls.__dict__["execute"] for cls in (SequentialPrimitive, LambdaPrimitive)}
     leaf = ok(5)
     wf = SequentialPrimitive([leaf])
     instrument(wf, name="idem")
-    patched = wf.__dict__["execute"]
-    instrument(wf, name="other-name")
-    assert wf.__dict__["execute"] is patched
+    node = node_of(wf)
+    with caplog.at_level(logging.WARNING, logger="tta_observability"):
+        instrument(wf, name="other-name")
+        instrument(wf)
+    assert node_of(wf) is node
+    # A different name is not silently dropped: one warning, for the call that gave one.
+    assert [r.getMessage() for r in caplog.records] == [
+        "tta_observability: SequentialPrimitive is already instrumented as 'idem'; "
+        "name='other-name' ignored. Call uninstrument() first to change it."
+    ]
     with capture() as cap:
         run(wf.execute(0, ctx()))
     assert [s.name for s in cap.spans] == ["idem/0:lambda", "idem"]
     uninstrument(wf)
     assert "execute" not in wf.__dict__ and "execute" not in leaf.__dict__
     assert node_of(wf) is None and node_of(leaf) is None
+    assert "_tta_observability_node" not in wf.__dict__
+    # No instance relies on the classes any more: they are exactly as before.
+    assert {cls: cls.__dict__["execute"] for cls in originals} == originals
     with capture() as cap:
         assert run(wf.execute(0, ctx())) == 5
     assert cap.spans == []
+    instrument(wf, name="renamed")  # after uninstrument() a new name applies
+    with capture() as cap:
+        run(wf.execute(0, ctx()))
+    assert [s.name for s in cap.spans] == ["renamed/0:lambda", "renamed"]
+    uninstrument(wf)
 
 
 class Doubler:
@@ -501,17 +525,49 @@ def test_instrument_primitives_patches_classes_and_restores_them() -> None:
         )
         assert cap.value(c.RETRY_ATTEMPTS.name, primitive_name="sequential/1:retry") == 1
         # instrument() on top of class patching does not double the spans.
-        instrument(wf, name="both")
+        instrument(wf)
         with capture() as cap:
             run(wf.execute(0, ctx()))
         assert len(cap.spans) == 4
+        adopted = SequentialPrimitive([ok()])
+        run(adopted.execute(0, ctx()))
+        assert node_of(adopted) is not None
     finally:
         uninstrument_primitives()
+    # The workflow given to instrument() stays observed; the one only adopted does not.
+    with capture() as cap:
+        run(wf.execute(0, ctx()))
+        run(adopted.execute(0, ctx()))
+    assert len(cap.spans) == 4 and cap.spans[-1].name == "sequential"
+    assert node_of(adopted) is None and "_tta_observability_node" not in adopted.__dict__
+    uninstrument(wf)
     assert RetryPrimitive.__dict__["execute"] is original
     plain = SequentialPrimitive([ok()])
     with capture() as cap:
         run(plain.execute(0, ctx()))
     assert cap.spans == []
+
+
+def test_uninstrument_primitives_drops_adopted_nodes_so_instrument_names_apply() -> None:
+    wf = SequentialPrimitive([ok()])
+    instrument_primitives()
+    try:
+        with capture() as cap:
+            run(wf.execute(1, ctx()))
+        assert [s.name for s in cap.spans] == ["sequential/0:lambda", "sequential"]
+    finally:
+        uninstrument_primitives()
+    assert node_of(wf) is None and node_of(wf.primitives[0]) is None
+    slo = tto.SLO("checkout-availability", 0.99)
+    instrument(wf, name="checkout", slo=slo)
+    try:
+        with capture() as cap:
+            run(wf.execute(1, ctx()))
+        assert [s.name for s in cap.spans] == ["checkout/0:lambda", "checkout"]
+        assert cap.span("checkout").attributes[c.ATTR_SLO] == "checkout-availability"
+        assert cap.value(WF, workflow="checkout", status="success") == 1
+    finally:
+        uninstrument(wf)
 
 
 def test_instrument_primitives_without_ttadev(
@@ -562,3 +618,188 @@ def test_workflow_exemplar_trace_id_matches_root_span() -> None:
     root = cap.span("exemplar-wf")
     assert [e.labels["trace_id"] for e in exemplars] == [format(root.context.trace_id, "032x")]
     assert exemplars[0].labels["span_id"] == format(root.context.span_id, "016x")
+
+
+def identity(x: Any, _c: Any) -> Any:
+    return x
+
+
+def test_copies_run_their_own_execute_and_are_instrumented_like_the_original() -> None:
+    original = instrument(SequentialPrimitive([LambdaPrimitive(identity)]), name="tmpl")
+    shallow = copy.copy(original)
+    deep = copy.deepcopy(original)
+    deep.primitives[0].func = lambda x, _c: x * 10  # the deep copy has its own children
+    leaf = instrument(LambdaPrimitive(lambda x, _c: "original"), name="leaf-copy")
+    leaf_copy = copy.copy(leaf)
+    leaf_copy.func = lambda x, _c: "copy"
+    with capture() as cap:
+        assert run(deep.execute(2, ctx())) == 20
+        assert run(shallow.execute(2, ctx())) == 2
+        assert run(original.execute(2, ctx())) == 2
+        assert run(leaf_copy.execute(0, ctx())) == "copy"
+        assert run(leaf.execute(0, ctx())) == "original"
+    assert edges(cap.spans) == Counter(
+        {
+            ("tmpl/0:lambda", "tmpl", "success"): 3,
+            ("tmpl", None, "success"): 3,
+            ("leaf-copy", None, "success"): 2,
+        }
+    )
+    assert cap.value(WF, workflow="tmpl", status="success") == 3
+    for obj in (deep, shallow, deep.primitives[0], leaf_copy):
+        assert node_of(obj) is not None and node_of(obj).obj is obj  # type: ignore[union-attr]
+    assert node_of(deep) is not node_of(original)
+    # Pickling drops the instrumentation: the unpickled workflow runs unobserved.
+    restored = pickle.loads(pickle.dumps(original))
+    assert node_of(restored) is None and node_of(restored.primitives[0]) is None
+    with capture() as cap:
+        assert run(restored.execute(3, ctx())) == 3
+    assert cap.spans == []
+    # A copy of a workflow uninstrumented since is not instrumented either.
+    late_copy = copy.copy(original)
+    uninstrument(original)
+    with capture() as cap:
+        assert run(late_copy.execute(4, ctx())) == 4
+        assert run(original.execute(4, ctx())) == 4
+    assert cap.spans == []
+    for wf in (deep, shallow, leaf, leaf_copy):
+        uninstrument(wf)
+
+
+def test_workflows_built_per_run_reuse_what_was_resolved() -> None:
+    def build() -> Any:
+        return SequentialPrimitive([ok(), RetryPrimitive(ok(), NO_WAIT)])
+
+    instrument_primitives()
+    try:
+        first, second = build(), build()
+        with capture() as cap:
+            run(first.execute(1, ctx()))
+            run(second.execute(1, ctx()))
+    finally:
+        uninstrument_primitives()
+    a, b = instrument(build(), name="per-run"), instrument(build(), name="per-run")
+    for x, y in ((a, b), (a.primitives[1], b.primitives[1])):
+        nx, ny = node_of(x), node_of(y)
+        assert nx is not None and ny is not None and nx is not ny
+        assert nx.inst is ny.inst and nx.recogniser is ny.recogniser
+    assert cap.value(c.RETRY_ATTEMPTS.name, primitive_name="sequential/1:retry") == 2
+    uninstrument(a)
+    uninstrument(b)
+
+
+class Slotted:
+    __slots__ = ("value",)
+
+    def __init__(self, value: int = 0) -> None:
+        self.value = value
+
+    async def execute(self, input_data: Any, context: Any) -> Any:
+        return input_data
+
+
+def test_slots_root_is_a_type_error_and_slots_children_are_skipped_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(TypeError, match=r"Slotted.*__slots__"):
+        instrument(Slotted())
+    with caplog.at_level(logging.WARNING, logger="tta_observability"):
+        wf = instrument(SequentialPrimitive([Slotted(), Slotted()]), name="slots")
+        instrument(SequentialPrimitive([Slotted()]), name="slots-again")
+    assert len([r for r in caplog.records if "Slotted has no __dict__" in r.getMessage()]) == 1
+    with capture() as cap:
+        assert run(wf.execute(1, ctx())) == 1
+    assert [s.name for s in cap.spans] == ["slots"]
+    uninstrument(wf)
+
+
+class Undecorated:
+    """A sync execute handing back a coroutine, as a decorator without functools.wraps makes."""
+
+    def __init__(self, primitive: Any) -> None:
+        self.primitive = primitive
+
+    def execute(self, input_data: Any, context: Any) -> Any:
+        async def later() -> Any:
+            await asyncio.sleep(0.05)
+            return await self.primitive.execute(input_data, context)
+
+        return later()
+
+
+def test_sync_execute_returning_an_awaitable_is_timed_until_awaited() -> None:
+    wf = instrument(ParallelPrimitive([Undecorated(ok()), Undecorated(ok())]), name="undec")
+    step = instrument(Undecorated(ok()), name="undec-step")
+
+    async def call_then_await() -> Any:
+        pending = step.execute(7, ctx())
+        # Nothing of the call stays current between the call and the await.
+        assert not trace.get_current_span().get_span_context().is_valid
+        return await pending
+
+    with capture() as cap:
+        assert run(wf.execute(1, ctx())) == [1, 1]
+        assert run(call_then_await()) == 7
+    assert edges(cap.spans) == Counter(
+        {
+            ("undec/0:undecorated/lambda", "undec/0:undecorated", "success"): 1,
+            ("undec/1:undecorated/lambda", "undec/1:undecorated", "success"): 1,
+            ("undec/0:undecorated", "undec", "success"): 1,
+            ("undec/1:undecorated", "undec", "success"): 1,
+            ("undec", None, "success"): 1,
+            ("undec-step/lambda", "undec-step", "success"): 1,
+            ("undec-step", None, "success"): 1,
+        }
+    )
+    for name in ("undec/0:undecorated", "undec-step"):
+        span = cap.span(name)
+        assert span.end_time - span.start_time >= 50_000_000  # type: ignore[operator]
+    assert cap.value(WF, workflow="undec-step", status="success") == 1
+    uninstrument(wf)
+    uninstrument(step)
+
+
+class SyncRetry:
+    """Retry-shaped (``primitive`` and ``strategy``), synchronous."""
+
+    def __init__(self, primitive: Any) -> None:
+        self.primitive = primitive
+        self.strategy = "none"
+
+    def execute(self, input_data: Any, context: Any) -> Any:
+        return self.primitive.execute(input_data, context)
+
+
+def test_a_failing_recogniser_still_restores_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(self: Any, call: Any, exc: Any) -> None:
+        raise RuntimeError("recogniser bug")
+
+    monkeypatch.setattr(recorders.Retry, "finish", broken)
+    wf = instrument(SyncRetry(SyncStep()), name="broken-recogniser")
+    context = WorkflowContext(workflow_id="wf-leak")
+    with capture() as cap:
+        assert wf.execute(1, context) == 2
+    assert (context.trace_id, context.span_id) == (None, None)
+    assert WORKFLOW_ID.get() is None
+    assert context_module._LIVE == {}
+    assert cap.value(WF, workflow="broken-recogniser", status="success") == 1
+    assert cap.value(c.RETRY_ATTEMPTS.name, primitive_name="broken-recogniser") == 1
+    uninstrument(wf)
+
+
+def test_classes_are_restored_once_instrumented_instances_are_collected() -> None:
+    class Step:
+        async def execute(self, input_data: Any, context: Any) -> Any:
+            return input_data
+
+    original = Step.__dict__["execute"]
+    wf = instrument(Step(), name="collected")
+    spare = copy.deepcopy(wf)
+    run(spare.execute(1, None))  # the copy relies on the class too
+    assert Step.__dict__["execute"] is not original
+    del wf
+    gc.collect()
+    assert Step.__dict__["execute"] is not original
+    del spare
+    gc.collect()
+    assert Step.__dict__["execute"] is original

@@ -52,22 +52,36 @@ _MISSING: Final = object()
 _LIVE: dict[str, tuple[Any, Any, Any, Any]] = {}
 
 
-_mapping_types: dict[type, bool] = {}
+_NOT_MAPPING: Final = 0
+_READ_ONLY: Final = 1
+_MUTABLE: Final = 2
+_mapping_types: dict[type, int] = {}
 
 
-def _is_mapping(ctx: Any) -> bool:
-    # ABC isinstance checks cost more than the rest of a field read; types are few.
+def _mapping_kind(ctx: Any) -> int:
+    # ABC isinstance checks cost more than the rest of a field read, and most contexts are not
+    # mappings at all, so the answer (negative ones too) is kept per type; types are few.
     kind = type(ctx)
     known = _mapping_types.get(kind)
     if known is None:
-        known = isinstance(ctx, MutableMapping)
+        if isinstance(ctx, MutableMapping):
+            known = _MUTABLE
+        elif isinstance(ctx, Mapping):
+            known = _READ_ONLY
+        else:
+            known = _NOT_MAPPING
         if len(_mapping_types) < 1024:
             _mapping_types[kind] = known
     return known
 
 
+def _is_mapping(ctx: Any) -> bool:
+    """A mutable mapping (ids can be written into it)."""
+    return _mapping_kind(ctx) == _MUTABLE
+
+
 def _field(ctx: Any, key: str) -> Any:
-    if _is_mapping(ctx) or isinstance(ctx, Mapping):
+    if _mapping_kind(ctx):
         return ctx.get(key)
     return getattr(ctx, key, None)
 
@@ -114,7 +128,8 @@ def parent_from(ctx: Any) -> context_api.Context | None:
     if not isinstance(flags, int) or isinstance(flags, bool) or not 0 <= flags <= 255:
         flags = TraceFlags.SAMPLED
     parent = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
-    return trace.set_span_in_context(NonRecordingSpan(parent))
+    # On top of the current context, so baggage and other entries carry on.
+    return trace.set_span_in_context(NonRecordingSpan(parent), context_api.get_current())
 
 
 class Binding:
@@ -184,7 +199,7 @@ def enter(ctx: Any, span: trace.Span) -> Binding | None:
         return None
     workflow_id = None
     attrs: dict[str, str] = {}
-    get = ctx.get if _is_mapping(ctx) or isinstance(ctx, Mapping) else None
+    get = ctx.get if _mapping_kind(ctx) else None
     for key, attr in FIELDS:
         value = get(key) if get is not None else getattr(ctx, key, None)
         if value is not None and value != "":

@@ -73,16 +73,25 @@ class Router:
 
 
 class Cache:
-    def __init__(self, primitive: Any, cache_key_fn: Callable[[Any, Any], str]) -> None:
+    """Entries expire after ``ttl_seconds``, so misses (and the retries and LLM calls behind
+    them) go on after warm-up, as with a real answer cache."""
+
+    def __init__(
+        self, primitive: Any, cache_key_fn: Callable[[Any, Any], str], ttl_seconds: float = 5.0
+    ) -> None:
         self.primitive = primitive
         self.cache_key_fn = cache_key_fn
-        self.entries: dict[str, Any] = {}
+        self.ttl_seconds = ttl_seconds
+        self.entries: dict[str, tuple[float, Any]] = {}
 
     async def execute(self, input_data: Any, context: DemoContext) -> Any:
         key = self.cache_key_fn(input_data, context)
-        if key not in self.entries:
-            self.entries[key] = await self.primitive.execute(input_data, context)
-        return self.entries[key]
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        value = await self.primitive.execute(input_data, context)
+        self.entries[key] = (time.monotonic() + self.ttl_seconds, value)
+        return value
 
 
 class Retry:
@@ -157,15 +166,17 @@ async def _canned(input_data: Any, context: DemoContext) -> Any:
     return {"text": "Sorry, the summariser is busy."}
 
 
-def build_workflow() -> Any:
-    """The demo agent: router -> cache -> retry(LLM) -> fallback -> parallel tools -> timeout."""
+def build_workflow(cache_ttl: float = 5.0) -> Any:
+    """The demo agent: router -> cache -> retry(LLM) -> fallback -> parallel tools -> timeout.
+
+    ``cache_ttl``: seconds an answer stays cached."""
 
     def model_route(question: Any, _ctx: Any) -> str:
         return "smart" if len(str(question)) > 24 else "fast"
 
     def ask(model: str, latency: float, error_rate: float) -> Cache:
         llm = SimulatedLLM(f"llm-{model}", model, latency, error_rate)
-        return Cache(Retry(llm, max_retries=2), cache_key_fn=lambda q, _c: str(q))
+        return Cache(Retry(llm, max_retries=2), lambda q, _c: str(q), ttl_seconds=cache_ttl)
 
     return Sequential(
         [
@@ -187,6 +198,10 @@ QUESTIONS = (
     "draft a polite reply declining the meeting invitation",
     "translate hello",
     "which tests failed in the last CI run and why",
+    "list open pull requests",
+    "explain the p95 latency spike on the checkout service yesterday",
+    "convert 30 EUR to USD",
+    "write a haiku about retries",
 )
 
 
@@ -270,12 +285,17 @@ def run(
     rate: float = 20.0,
     out: TextIO | None = None,
     seed: int | None = None,
+    cache_ttl: float = 5.0,
 ) -> Summary:
-    """Run the demo for ``duration`` seconds (None: until Ctrl-C); returns the final summary."""
+    """Run the demo for ``duration`` seconds (None: until Ctrl-C); returns the final summary.
+
+    ``cache_ttl`` is how long (seconds) the agent's answer cache keeps an answer."""
     if duration is not None and (not isinstance(duration, int | float) or duration <= 0):
         raise ValueError(f"duration must be a positive number of seconds, got {duration!r}")
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10_000:
         raise ValueError(f"rate must be from 0 (exclusive) to 10000 runs per second, got {rate!r}")
+    if isinstance(cache_ttl, bool) or not isinstance(cache_ttl, int | float) or cache_ttl <= 0:
+        raise ValueError(f"cache_ttl must be a positive number of seconds, got {cache_ttl!r}")
     out = sys.stdout if out is None else out
     if seed is not None:
         random.seed(seed)
@@ -287,7 +307,7 @@ def run(
         traces_exporter="otlp" if otlp_endpoint else None,
     )
     summary = Summary(metrics_url=handle.metrics_url)
-    workflow = instrument(build_workflow(), name=WORKFLOW_NAME)
+    workflow = instrument(build_workflow(float(cache_ttl)), name=WORKFLOW_NAME)
     out.write(
         f"tta-observability demo: workflow {WORKFLOW_NAME!r}, about {rate:g} runs/s; metrics at "
         f"{handle.metrics_url or 'none (metrics_port=None)'}"
@@ -338,6 +358,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--rate", type=_positive, default=20.0, help="workflow runs per second")
     p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable runs")
+    p.add_argument(
+        "--cache-ttl", type=_positive, default=5.0, help="seconds the answer cache keeps answers"
+    )
     return p
 
 
@@ -349,6 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         otlp_endpoint=args.otlp_endpoint,
         rate=args.rate,
         seed=args.seed,
+        cache_ttl=args.cache_ttl,
     )
     return 0 if summary.calls else 1
 

@@ -2,8 +2,11 @@
 
 Call :func:`record_llm_usage` yourself, or let instrumented primitives do it: when a call returns
 an OpenAI- or LiteLLM-style result whose ``usage`` has ``prompt_tokens``/``completion_tokens``
-(or ``input_tokens``/``output_tokens``), as attributes or dict keys, the usage is recorded once,
-on the span of the call that produced it, with the OpenTelemetry GenAI attributes.
+(or ``input_tokens``/``output_tokens``), as attributes or dict keys, the usage is recorded on the
+span of the call that produced it, with the OpenTelemetry GenAI attributes. Only leaf primitives
+(no child primitives) and ``llm`` primitives extract: parents pass the same result up, and a
+cache hit made no LLM call, so neither counts. ``@observed`` functions extract through
+:func:`extract_from_result`, once per usage object per trace.
 
 Cost comes from the ``cost_usd`` argument, else from the price table given to
 ``setup(llm_prices=...)`` (see :func:`set_prices`); without either, only tokens are counted.
@@ -20,6 +23,7 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from . import contract as c
+from ._state import report_internal_error
 from .metrics import STORE
 
 UNKNOWN: Final = "unknown"
@@ -166,10 +170,37 @@ def record_llm_usage(
 
 # Automatic extraction.
 
-_PLAIN: Final = frozenset({str, bytes, int, float, bool, list, tuple, set, type(None)})
-_seen: OrderedDict[int, object] = OrderedDict()
-_seen_lock = threading.Lock()
-_SEEN_MAX: Final = 4096
+_PLAIN: Final = frozenset(
+    {str, bytes, bytearray, int, float, complex, bool, list, tuple, set, frozenset, type(None)}
+)
+
+# Usage objects recorded per trace: an observed function that returns the result of an observed
+# call it made (the same usage object, in the same trace) does not count it again. Instrumented
+# primitives need none of this (only the node that made the call extracts), but @observed
+# functions nest freely. Bounded to recent traces; outside any trace nothing is deduplicated.
+_recorded: OrderedDict[int, list[object]] = OrderedDict()
+_recorded_lock = threading.Lock()
+_TRACES_MAX: Final = 1024
+_PER_TRACE_MAX: Final = 64
+
+
+def _first_in_trace(span: trace.Span, usage: object) -> bool:
+    trace_id = span.get_span_context().trace_id
+    if not trace_id:
+        return True
+    with _recorded_lock:
+        seen = _recorded.get(trace_id)
+        if seen is None:
+            _recorded[trace_id] = [usage]
+            if len(_recorded) > _TRACES_MAX:
+                _recorded.popitem(last=False)
+            return True
+        if any(u is usage for u in seen):
+            return False
+        if len(seen) >= _PER_TRACE_MAX:
+            del seen[0]
+        seen.append(usage)  # held, so its id is not reused while remembered
+        return True
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -229,21 +260,34 @@ def provider_and_model(result: Any, source: Any = None) -> tuple[str, str]:
 
 
 def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
-    """Record the usage a call's result carries, once per usage object however often it is
-    passed up the workflow (a Sequential returns its last step's result unchanged)."""
+    """Record the usage ``result`` carries on ``span``, unless this trace already counted that
+    usage object. Raises what reading the result raises; see :func:`extract_from_result`."""
     found = usage_of(result)
     if found is None:
         return
     usage, inp, out = found
-    key = id(usage)
-    with _seen_lock:
-        if key in _seen and _seen[key] is usage:
-            return
-        # Holding the object keeps its id from being reused while it is remembered.
-        _seen[key] = usage
-        if len(_seen) > _SEEN_MAX:
-            _seen.popitem(last=False)
+    if not _first_in_trace(span, usage):
+        return
     provider, model = provider_and_model(result, source)
-    cost = _get(usage, "cost") if _get(usage, "cost") is not None else _get(result, "cost_usd")
+    cost = _get(usage, "cost")
+    if cost is None:
+        cost = _get(result, "cost_usd")
     cost_usd = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
+    if cost_usd is not None and (cost_usd < 0 or not math.isfinite(cost_usd)):
+        cost_usd = None
     _record(span, provider, model, inp, out, cost_usd)
+
+
+def extract_from_result(result: Any, span: trace.Span, source: Any = None) -> None:
+    """Record the LLM usage an observed call's result carries (OpenAI- or LiteLLM-style
+    ``usage``), on that call's ``span``; ``source`` is the object that produced it (its
+    ``model``/``provider`` attributes are a fallback). For the per-call path: plain results (None,
+    str, numbers, bytes, lists, tuples, ...) return at once, and it never raises -- a result
+    whose ``usage`` cannot be read is reported once and skipped.
+    """
+    if type(result) in _PLAIN:
+        return
+    try:
+        observe_result(result, span, source)
+    except Exception as exc:
+        report_internal_error("LLM usage extraction", exc)

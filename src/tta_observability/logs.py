@@ -10,6 +10,7 @@ With structlog, add :func:`add_trace_context` to the processor chain.
 
 from __future__ import annotations
 
+import copyreg
 import logging
 import threading
 from collections.abc import Callable, MutableMapping
@@ -33,10 +34,10 @@ def current_ids() -> tuple[str, str, str]:
 
 
 def _annotate(record: logging.LogRecord) -> None:
-    ids = current_ids()
+    """Add the current ids to a record that lacks them (a value passed with ``extra=`` wins)."""
     fields = record.__dict__
+    ids = fields.pop(_IDS, None) or current_ids()
     for key, value in zip(FIELD_NAMES, ids, strict=True):
-        # A value passed with extra= is the caller's choice; keep it.
         if key not in fields:
             fields[key] = value
 
@@ -49,6 +50,56 @@ class TraceContextFilter(logging.Filter):
         return True
 
 
+# The factory only captures the ids (the span current when the record is made) under this key;
+# the public fields appear on first use, after Logger.makeRecord has applied ``extra=``, which
+# refuses to overwrite a field the factory had already set.
+_IDS: Final = "_tta_observability_ids"
+
+
+_correlated_classes: dict[type, type] = {}
+
+
+def _correlated(cls: type) -> type:
+    """A subclass of the record's class whose ids become fields when the record is first used.
+
+    Built per class (``__class__`` can only be swapped for a subclass of the same layout), with
+    its methods in its own namespace so they come before ``cls``'s.
+    """
+    made = _correlated_classes.get(cls)
+    if made is not None:
+        return made
+
+    def __getattr__(self: logging.LogRecord, name: str) -> Any:
+        # Only reached for missing attributes: a field passed with extra= is found before.
+        if name in FIELD_NAMES and _IDS in self.__dict__:
+            _annotate(self)
+            return self.__dict__[name]
+        raise AttributeError(f"{cls.__name__!r} object has no attribute {name!r}")
+
+    def getMessage(self: logging.LogRecord) -> str:
+        # Every Formatter calls this before reading record.__dict__ for %(trace_id)s.
+        _annotate(self)
+        return str(cls.getMessage(self))  # type: ignore[attr-defined]
+
+    def __reduce_ex__(self: logging.LogRecord, protocol: Any) -> Any:
+        # Copied or pickled (QueueHandler, SocketHandler) as the original class, with the fields.
+        _annotate(self)
+        return copyreg._reconstructor, (cls, object, None), dict(self.__dict__)  # type: ignore[attr-defined]
+
+    namespace = {
+        "__slots__": (),
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "__getattr__": __getattr__,
+        "getMessage": getMessage,
+        "__reduce_ex__": __reduce_ex__,
+    }
+    made = type(cls.__name__, (cls,), namespace)
+    _correlated_classes[made] = made  # already correlated: kept as is
+    _correlated_classes[cls] = made
+    return made
+
+
 _lock = threading.Lock()
 _installed: Callable[..., logging.LogRecord] | None = None
 
@@ -58,8 +109,9 @@ def install_log_filter() -> Callable[[], None]:
 
     Installed as a log-record factory rather than a filter on one logger, because a filter on a
     logger does not see records propagated from child loggers, and handlers added later would
-    miss a filter attached to today's handlers. Installing twice is harmless: the second undo
-    does nothing.
+    miss a filter attached to today's handlers. The ids are those of the span current when the
+    record is made; a field given with ``extra=`` wins. Installing twice is harmless: the second
+    undo does nothing.
     """
     global _installed
     with _lock:
@@ -71,7 +123,11 @@ def install_log_filter() -> Callable[[], None]:
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
             record = previous(*args, **kwargs)
             if active:
-                _annotate(record)
+                try:
+                    record.__class__ = _correlated(type(record))
+                    record.__dict__[_IDS] = current_ids()
+                except Exception:  # a record class we cannot extend: a filter still works
+                    pass
             return record
 
         logging.setLogRecordFactory(factory)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import inspect
 import logging
 import threading
 from types import ModuleType
-from typing import Any, Final
+from typing import Final
 
-from .instrument import _LOCK, _MISSING, class_patched, patch_class, unpatch_class
+from .instrument import _LOCK, set_adopting, stop_adopting
 
 logger = logging.getLogger("tta_observability")
 
@@ -27,7 +26,7 @@ PACKAGES: Final = ("ttadev.primitives", "tta_dev_primitives")
 # Modules the package does not import by itself but whose classes people use.
 _EXTRA_MODULES: Final = ("recovery.circuit_breaker_primitive",)
 
-_patched: list[tuple[type, Any]] = []
+_patched: list[type] = []
 _state_lock = threading.Lock()
 
 
@@ -93,11 +92,8 @@ def instrument_primitives() -> bool:
             importlib.import_module(f"{package.__name__}.{extra}")
     with _state_lock, _LOCK:
         for cls in _concrete_executes(package):
-            if class_patched(cls):
-                continue
-            original = cls.__dict__.get("execute", _MISSING)
-            if patch_class(cls):
-                _patched.append((cls, original))
+            if set_adopting(cls, auto=True):
+                _patched.append(cls)
     logger.info(
         "tta_observability: instrumented %d primitive classes of %s",
         len(_patched),
@@ -107,14 +103,17 @@ def instrument_primitives() -> bool:
 
 
 def uninstrument_primitives() -> None:
-    """Restore every ``execute`` that :func:`instrument_primitives` wrapped."""
+    """Restore every ``execute`` that :func:`instrument_primitives` wrapped, and drop the
+    instrumentation it gave instances on their first call. Workflows passed to
+    ``instrument()`` stay instrumented (their classes keep a wrapper until they are
+    uninstrumented)."""
     with _state_lock, _LOCK:
-        while _patched:
-            cls, original = _patched.pop()
-            unpatch_class(cls, original)
+        classes = list(_patched)
+        _patched.clear()
+        stop_adopting(classes)
 
 
 def patched_classes() -> list[type]:
     """Classes currently patched by :func:`instrument_primitives`."""
     with _state_lock:
-        return [cls for cls, _ in _patched if inspect.isclass(cls)]
+        return list(_patched)
