@@ -655,3 +655,29 @@ def test_callable_object_with_async_call() -> None:
         assert asyncio.run(agent(3)) == 3
     span = cap.span("async_callable")
     assert span.end_time - span.start_time >= 0.015e9  # type: ignore[operator]
+
+
+def test_observed_function_returning_llm_usage_counts_tokens_once() -> None:
+    class Usage:
+        prompt_tokens = 100
+        completion_tokens = 20
+
+    class Completion:
+        model = "gpt-4o-mini"
+        usage = Usage()
+
+    @tto.observed(name="llm_call")
+    def call_llm() -> Completion:
+        return Completion()
+
+    @tto.observed(name="agent_step")
+    async def step() -> Completion:
+        return call_llm()  # the same result passes up through a second observed call
+
+    with capture() as cap:
+        asyncio.run(step())
+    tokens = c.LLM_TOKENS.name
+    assert cap.value(tokens, model="gpt-4o-mini", token_type="input") == 100
+    assert cap.value(tokens, model="gpt-4o-mini", token_type="output") == 20
+    attrs = cap.span("llm_call").attributes or {}
+    assert attrs[c.ATTR_GEN_AI_INPUT_TOKENS] == 100

@@ -26,6 +26,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import contract as c
 from ._state import STATE, report_internal_error
+from .llm import extract_from_result as extract_llm_usage
 from .metrics import STORE, MetricStore, WorkflowSeries
 from .slo import SLO
 
@@ -45,6 +46,12 @@ CURRENT_CALL: contextvars.ContextVar[Instrument | None] = contextvars.ContextVar
 _INVALID_SPAN: Final = trace.INVALID_SPAN
 #: Stands for "nothing attached" when a call ran without a span, as distinct from a failed start.
 _NO_CONTEXT: Final = object()
+
+#: Result types that cannot carry LLM usage: checked inline so that the common call pays a
+#: set lookup, not a function call.
+_PLAIN_RESULTS: Final = frozenset(
+    {type(None), str, bytes, int, float, bool, list, tuple, set, frozenset}
+)
 
 _status_by_type: dict[type[BaseException], int] = {}
 
@@ -314,6 +321,8 @@ def _sync_wrapper(inst: Instrument) -> Callable[..., Any]:
         except BaseException as exc:
             finish(span, token, outer, t0, exc)
             raise
+        if result.__class__ not in _PLAIN_RESULTS:
+            extract_llm_usage(result, span)
         if type(result) is CoroutineType:
             # A coroutine function hidden behind a decorator without functools.wraps: the call
             # ends when its coroutine does. Leave the caller's context as it was until then.
@@ -354,6 +363,8 @@ def _coro_wrapper(inst: Instrument) -> Callable[..., Any]:
         except BaseException as exc:
             finish(span, token, outer, t0, exc)
             raise
+        if result.__class__ not in _PLAIN_RESULTS:
+            extract_llm_usage(result, span)
         finish(span, token, outer, t0, None)
         return result
 
