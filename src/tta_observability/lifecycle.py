@@ -225,6 +225,7 @@ class Handle:
                 closer()
             except Exception as exc:
                 logger.warning("tta_observability: shutdown step failed: %r", exc)
+        export_thread_alive = False
         if self.span_processor is not None:
             try:
                 # Not force_flush(): in the SDK it ignores its timeout and exports the whole
@@ -232,6 +233,12 @@ class Handle:
                 inner = getattr(self.span_processor, "_batch_processor", None)
                 if inner is not None:
                     inner.shutdown(timeout_millis=int(timeout * 1000))
+                    # The export thread stops a moment after the exporter's shutdown; wait
+                    # briefly so its last words still pass through our log filter.
+                    worker = getattr(inner, "_worker_thread", None)
+                    if worker is not None:
+                        worker.join(1.0)
+                        export_thread_alive = worker.is_alive()
                 else:
                     self.span_processor.shutdown()  # type: ignore[no-untyped-call]
             except Exception as exc:
@@ -242,7 +249,7 @@ class Handle:
             self._server = None
         with contextlib.suppress(KeyError):
             self.registry.unregister(self.store)
-        if self._log_filter is not None:
+        if self._log_filter is not None and not export_thread_alive:
             for name in _OTLP_LOGGERS:
                 logging.getLogger(name).removeFilter(self._log_filter)
         if self.owns_provider:
