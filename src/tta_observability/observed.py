@@ -53,6 +53,32 @@ _PLAIN_RESULTS: Final = frozenset(
     {type(None), str, bytes, int, float, bool, list, tuple, set, frozenset}
 )
 
+_Token: Final = contextvars.Token
+_NonRecordingSpan: Final = trace.NonRecordingSpan
+
+
+def _runtime_context_var() -> contextvars.ContextVar[Any] | None:
+    """The ContextVar behind OpenTelemetry's default runtime context, if that is in use."""
+    try:
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        runtime = context_api._RUNTIME_CONTEXT  # type: ignore[attr-defined]
+        if type(runtime) is ContextVarsRuntimeContext:
+            var = runtime._current_context
+            if isinstance(var, contextvars.ContextVar):
+                return var
+    except Exception:
+        pass
+    return None
+
+
+_CONTEXT_VAR = _runtime_context_var()
+#: context.attach() without its two layers of indirection when the runtime context is the
+#: default ContextVar one (what attach() itself does then); the public API otherwise.
+_attach_context: Callable[[context_api.Context], object] = (
+    _CONTEXT_VAR.set if _CONTEXT_VAR is not None else context_api.attach
+)
+
 _status_by_type: dict[type[BaseException], int] = {}
 
 
@@ -165,7 +191,7 @@ class Instrument:
             span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
             token = (
-                context_api.attach(trace.set_span_in_context(span, parent))
+                _attach_context(trace.set_span_in_context(span, parent))
                 if span is not _INVALID_SPAN
                 else _NO_CONTEXT
             )
@@ -203,8 +229,10 @@ class Instrument:
         except Exception as internal:
             report_internal_error("metrics", internal)
             status = _ERROR if exc is not None else _SUCCESS
+        # Unsampled (and invalid) spans have nothing to annotate or end.
+        span_done = type(span) is _NonRecordingSpan
         try:
-            if span.is_recording():
+            if not span_done and span.is_recording():
                 span.set_attribute(c.ATTR_STATUS, c.STATUSES[status])
                 if exc is not None and status != _CANCELLED:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
@@ -214,14 +242,25 @@ class Instrument:
         except Exception as internal:
             report_internal_error("span attributes", internal)
         finally:
-            try:
-                span.end()
-            except Exception as internal:
-                report_internal_error("span end", internal)
+            if not span_done:
+                try:
+                    span.end()
+                except Exception as internal:
+                    report_internal_error("span end", internal)
+            # The common cases inline: this runs on every call.
             if outer is not None and outer is not _NO_CONTEXT:
-                _reset(outer)
+                try:
+                    CURRENT_CALL.reset(outer)  # type: ignore[arg-type]
+                except ValueError as internal:  # ended in another context than it started
+                    report_internal_error("call context reset", internal)
             if token is not _NO_CONTEXT:
-                _detach_token(token)
+                if type(token) is _Token:
+                    try:
+                        token.var.reset(token)  # type: ignore[attr-defined]
+                    except ValueError as internal:
+                        report_internal_error("context detach", internal)
+                else:
+                    context_api.detach(token)  # type: ignore[arg-type]
 
 
 def _reset(token: Any) -> None:
@@ -235,7 +274,7 @@ def _detach_token(token: Any) -> None:
     # OpenTelemetry's default runtime context is a ContextVar and its tokens are ContextVar
     # tokens: resetting directly is what context.detach() does, minus an ERROR log with a
     # traceback on every call when a block ends in another context than it started in.
-    if type(token) is contextvars.Token:
+    if type(token) is _Token:
         try:
             token.var.reset(token)
         except ValueError as exc:
