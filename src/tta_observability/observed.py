@@ -62,7 +62,7 @@ def _runtime_context_var() -> contextvars.ContextVar[Any] | None:
     try:
         from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
-        runtime = context_api._RUNTIME_CONTEXT  # type: ignore[attr-defined]
+        runtime = context_api._RUNTIME_CONTEXT
         if type(runtime) is ContextVarsRuntimeContext:
             var = runtime._current_context
             if isinstance(var, contextvars.ContextVar):
@@ -256,7 +256,7 @@ class Instrument:
             if token is not _NO_CONTEXT:
                 if type(token) is _Token:
                     try:
-                        token.var.reset(token)  # type: ignore[attr-defined]
+                        token.var.reset(token)
                     except ValueError as internal:
                         report_internal_error("context detach", internal)
                 else:
