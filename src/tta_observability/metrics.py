@@ -77,54 +77,24 @@ class Histogram:
         self.sum = 0.0
 
 
-class PrimitiveSeries:
-    """Every per-call series of one (primitive_type, primitive_name).
+class OutcomeSeries:
+    """Calls by outcome, their duration histogram and the latest exemplars.
 
     ``record`` is the hot path: one lock, a bisect and a few integer updates.
     """
 
-    __slots__ = (
-        "begin",
-        "begun",
-        "errors",
-        "finished",
-        "hist",
-        "lock",
-        "name",
-        "ptype",
-        "status_counts",
-        "status_exemplars",
-        "store",
-    )
+    __slots__ = ("hist", "lock", "status_counts", "status_exemplars")
 
-    def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
-        self.store = store
-        self.ptype = ptype
-        self.name = name
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.status_counts = [0] * len(c.STATUSES)
         self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
         self.hist = Histogram()
-        self.errors: dict[str, int] = {}
-        # In flight = begun - finished. next() on itertools.count is atomic under the GIL, so
-        # starting a call takes no lock; finishing is counted under the record lock.
-        self.begun = itertools.count(1)
-        self.begin = self.begun.__next__
-        self.finished = 0
-
-    @property
-    def in_flight(self) -> int:
-        with self.lock:
-            finished = self.finished
-        # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
-        begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
-        return begun - finished
 
     def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
         i = bisect_left(_BOUNDS, duration)
         hist = self.hist
         with self.lock:
-            self.finished += 1
             self.status_counts[status] += 1
             hist.buckets[i] += 1
             hist.sum += duration
@@ -132,6 +102,31 @@ class PrimitiveSeries:
                 ex = (trace_id, span_id, duration, time.time())
                 hist.exemplars[i] = ex
                 self.status_exemplars[status] = ex
+
+
+class PrimitiveSeries(OutcomeSeries):
+    """Every per-call series of one (primitive_type, primitive_name)."""
+
+    __slots__ = ("begin", "begun", "errors", "name", "ptype", "store")
+
+    def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
+        super().__init__()
+        self.store = store
+        self.ptype = ptype
+        self.name = name
+        self.errors: dict[str, int] = {}
+        # In flight = begun - finished (the sum of the outcome counts). next() on
+        # itertools.count is atomic under the GIL, so starting a call takes no lock.
+        self.begun = itertools.count(1)
+        self.begin = self.begun.__next__
+
+    @property
+    def in_flight(self) -> int:
+        with self.lock:
+            finished = sum(self.status_counts)
+        # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
+        begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
+        return begun - finished
 
     def record_error(self, error_type: str) -> None:
         label = self.store.error_type_guard.admit(error_type)
@@ -155,27 +150,12 @@ class SLOSeries:
                 self.bad += 1
 
 
-class WorkflowSeries:
-    __slots__ = ("hist", "lock", "status_counts", "status_exemplars", "workflow")
+class WorkflowSeries(OutcomeSeries):
+    __slots__ = ("workflow",)
 
     def __init__(self, workflow: str) -> None:
+        super().__init__()
         self.workflow = workflow
-        self.lock = threading.Lock()
-        self.status_counts = [0] * len(c.STATUSES)
-        self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
-        self.hist = Histogram()
-
-    def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
-        i = bisect_left(_BOUNDS, duration)
-        hist = self.hist
-        with self.lock:
-            self.status_counts[status] += 1
-            hist.buckets[i] += 1
-            hist.sum += duration
-            if trace_id:
-                ex = (trace_id, span_id, duration, time.time())
-                hist.exemplars[i] = ex
-                self.status_exemplars[status] = ex
 
 
 class LabeledCounter:
