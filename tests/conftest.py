@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,6 +14,8 @@ import pytest
 
 from tta_observability import lifecycle
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+
+from .polling import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -42,13 +43,7 @@ class Prometheus:
 
     def wait_for(self, fn: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
         """Poll ``fn`` until it returns something truthy."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = fn()
-            if value:
-                return value
-            time.sleep(0.2)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what or fn}")
+        return wait_for(fn, what or str(fn), timeout)
 
 
 @pytest.fixture

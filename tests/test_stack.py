@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 
 from tta_observability import contract, discovery, stack
 from tta_observability._servers import LOCALHOST, free_port
+
+from .polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "stack-test-app"
@@ -36,16 +38,6 @@ def prom(url: str, path: str, **params: Any) -> Any:
     body = get_json(f"{url}{path}", **params)
     assert body["status"] == "success", body
     return body["data"]
-
-
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def post_json(url: str, payload: Any) -> None:
