@@ -681,3 +681,22 @@ def test_observed_function_returning_llm_usage_counts_tokens_once() -> None:
     assert cap.value(tokens, model="gpt-4o-mini", token_type="output") == 20
     attrs = cap.span("llm_call").attributes or {}
     assert attrs[c.ATTR_GEN_AI_INPUT_TOKENS] == 100
+
+
+def test_capture_rejects_misspelt_metric_and_label_names() -> None:
+    with capture() as cap:
+        pass
+    with pytest.raises(KeyError, match="no metric sample named"):
+        cap.value("tta_primitive_executions")  # the family, not the sample
+    with pytest.raises(KeyError, match="primitve_name"):
+        cap.value(EXEC, primitve_name="x")
+    assert cap.value(c.PRIMITIVE_ERRORS.name, error_type="Nope") == 0  # a real label: fine
+
+
+def test_observe_and_observed_reject_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="name string"):
+        tto.observe(["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="attributes must be a mapping"):
+        tto.observe("x", attributes=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="attributes must be a mapping"):
+        tto.observed(attributes=[1, 2])(lambda: None)  # type: ignore[arg-type]

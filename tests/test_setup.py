@@ -626,3 +626,75 @@ def test_discovery_removes_files_of_dead_local_processes(tmp_path) -> None:  # t
     assert sorted(p.name for p in tmp_path.glob("*.json")) == sorted(
         [mine.name, other_host.name, other_service.name]
     )
+
+
+def test_setup_checks_arguments_before_starting_anything() -> None:
+    for kwargs, message in (
+        ({"registry": "reg"}, "registry"),
+        ({"tracer_provider": "tp"}, "tracer_provider"),
+        ({"metrics_host": 5}, "metrics_host"),
+        ({"otlp_timeout": -1}, "otlp_timeout"),
+        ({"service_name": ""}, "service_name"),
+        ({"environment": "  "}, "environment"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            tto.setup(metrics_port=0, traces_exporter="console", **kwargs)  # type: ignore[arg-type]
+        assert tto.lifecycle.current() is None  # type: ignore[attr-defined]
+
+
+def test_a_setup_failing_half_way_undoes_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from tta_observability import _state, lifecycle
+
+    registry = CollectorRegistry()
+    sigterm_before = signal.getsignal(signal.SIGTERM)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(lifecycle, "_announce", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tto.setup("half", registry=registry, metrics_port=0, tracer_provider=TracerProvider())
+    assert lifecycle.current() is None
+    assert list(registry.collect()) == []
+    assert signal.getsignal(signal.SIGTERM) is sigterm_before
+    assert not isinstance(_state.STATE.tracer, type(TracerProvider().get_tracer("x")))
+    monkeypatch.undo()
+    h = tto.setup("half", registry=registry, metrics_port=0, tracer_provider=TracerProvider())
+    assert h.metrics_port
+
+
+def test_second_setup_with_arguments_warns(caplog: pytest.LogCaptureFixture) -> None:
+    h = tto.setup(
+        "first", registry=CollectorRegistry(), metrics_port=None, tracer_provider=TracerProvider()
+    )
+    with caplog.at_level("WARNING", logger="tta_observability"):
+        assert tto.setup("second", metrics_port=None) is h
+    assert any("arguments are ignored" in r.getMessage() for r in caplog.records)
+
+
+def test_exception_messages_are_recorded_only_when_asked() -> None:
+    from tta_observability.testing import capture
+
+    @tto.observed(name="login")
+    def login(password: str) -> None:
+        raise ValueError(f"bad password {password!r}")
+
+    def message() -> str:
+        with capture() as cap, pytest.raises(ValueError):
+            login("hunter2")
+        (event,) = cap.span("login").events
+        return str((event.attributes or {})["exception.message"])
+
+    assert message() == "ValueError"
+    tto.setup(
+        "msgs",
+        registry=CollectorRegistry(),
+        metrics_port=None,
+        tracer_provider=TracerProvider(),
+        capture_exception_messages=True,
+    )
+    assert "hunter2" in message()
+    tto.lifecycle.current().shutdown()  # type: ignore[attr-defined,union-attr]
+    assert message() == "ValueError"

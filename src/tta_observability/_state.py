@@ -17,9 +17,11 @@ INSTRUMENTATION_NAME = "tta_observability"
 class State:
     """Read on every call, so one attribute lookup gives the current tracer."""
 
-    __slots__ = ("tracer",)
+    __slots__ = ("capture_exception_messages", "tracer")
 
     def __init__(self) -> None:
+        #: Exception messages often carry argument values: recorded only when asked.
+        self.capture_exception_messages = False
         # A proxy until setup() installs a real provider; it follows a provider set later.
         self.tracer: trace.Tracer = trace.get_tracer(INSTRUMENTATION_NAME, __about__.__version__)
 

@@ -84,6 +84,13 @@ def resolve(
     env: Mapping[str, str] | None = None,
 ) -> Settings:
     env = os.environ if env is None else env
+    for what, given in (
+        ("service_name", service_name),
+        ("service_version", service_version),
+        ("environment", environment),
+    ):
+        if given is not None and (not isinstance(given, str) or not given.strip()):
+            raise ConfigError(f"{what} must be a non-empty string, got {given!r}")
     attrs = resource_attributes(env)
     name = service_name or env.get("OTEL_SERVICE_NAME") or attrs.get("service.name")
     version = service_version or attrs.get("service.version") or "unknown"

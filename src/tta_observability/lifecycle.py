@@ -265,7 +265,8 @@ class Handle:
 
 
 _HANDLE: Handle | None = None
-_SETUP_LOCK = threading.Lock()
+# Reentrant: a setup() that fails half-way calls shutdown(), which takes the lock too.
+_SETUP_LOCK = threading.RLock()
 
 
 def current() -> Handle | None:
@@ -297,6 +298,7 @@ def setup(
     llm_prices: Mapping[str, Any] | None = None,
     llm_budget_usd_per_hour: float | None = None,
     handle_sigterm: bool = True,
+    capture_exception_messages: bool = False,
 ) -> Handle:
     """Start observability for this process; call once at start-up.
 
@@ -321,14 +323,21 @@ def setup(
     ``handle_sigterm``: run ``shutdown()`` on SIGTERM (what process managers send), then let
     the signal do what it did before; ``atexit`` alone does not run on SIGTERM.
 
+    ``capture_exception_messages``: record exception messages on spans. Off by default: a
+    message often carries argument values (an email, a token); the type is always recorded.
+
     ``llm_prices``: model (or ``provider/model``) to USD per million input/output tokens, for
     ``tta_llm_cost_usd_total`` when a call does not state its cost.
     """
     global _HANDLE
     with _SETUP_LOCK:
         if _HANDLE is not None:
-            logger.info("tta_observability: setup() already ran; returning the running handle")
+            logger.warning(
+                "tta_observability: setup() already ran; this call's arguments are ignored and "
+                "the running handle is returned (call handle.shutdown() first to change settings)"
+            )
             return _HANDLE
+        _check_arguments(registry, tracer_provider, metrics_host, otlp_timeout, log_correlation)
         if metrics_port is not None and (
             isinstance(metrics_port, bool)
             or not isinstance(metrics_port, int)
@@ -373,44 +382,99 @@ def setup(
         store = STORE
         registry = REGISTRY if registry is None else registry
         handle = Handle(settings, registry, store)
+        try:
+            store.service_name = settings.service_name
+            store.environment = settings.environment
+            store.build_info = (settings.service_version, settings.commit, __about__.__version__)
+            store.set_label_limit(max_label_values)
+            for slo in slo_list:
+                store.slo(slo)
+            bindings = slo_file_mod.slos_by_primitive(specs)
+            for primitive, slo in bindings.items():
+                bind_slo(slo, [primitive])
+            if bindings:
+                handle.add_closer(lambda: unbind_slo(bindings))
+            budget = store.counter(c.LLM_BUDGET)
+            if llm_budget_usd_per_hour is not None:
+                budget.set((), float(llm_budget_usd_per_hour))
+                handle.add_closer(budget.clear)
 
-        store.service_name = settings.service_name
-        store.environment = settings.environment
-        store.build_info = (settings.service_version, settings.commit, __about__.__version__)
-        store.set_label_limit(max_label_values)
-        for slo in slo_list:
-            store.slo(slo)
-        bindings = slo_file_mod.slos_by_primitive(specs)
-        for primitive, slo in bindings.items():
-            bind_slo(slo, [primitive])
-        if bindings:
-            handle.add_closer(lambda: unbind_slo(bindings))
-        budget = store.counter(c.LLM_BUDGET)
-        if llm_budget_usd_per_hour is not None:
-            budget.set((), float(llm_budget_usd_per_hour))
-            handle.add_closer(budget.clear)
-
-        _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout)
-        with contextlib.suppress(ValueError):  # registered by an earlier setup() in this process
-            registry.register(store)
-        if metrics_port is not None:
-            _start_server(handle, metrics_host, metrics_port)
-            _announce(handle, sd_dir)
-        if llm_prices is not None:
-            handle.add_closer(lambda: llm.set_prices(None))
-        if log_correlation:
-            handle.add_closer(logs.install_log_filter())
-        if handle_sigterm:
-            _handle_sigterm(handle)
+            _setup_traces(handle, tracer_provider, max_queue_size, otlp_timeout, sample_ratio)
+            # Registered already by an earlier setup() in this process: keep that.
+            with contextlib.suppress(ValueError):
+                registry.register(store)
+            if metrics_port is not None:
+                _start_server(handle, metrics_host, metrics_port)
+                _announce(handle, sd_dir)
+            if llm_prices is not None:
+                handle.add_closer(lambda: llm.set_prices(None))
+            if log_correlation:
+                handle.add_closer(logs.install_log_filter())
+            if handle_sigterm:
+                _handle_sigterm(handle)
+            if capture_exception_messages:
+                STATE.capture_exception_messages = True
+                handle.add_closer(_stop_capturing_messages)
+        except BaseException:
+            # Undo whatever was started, so a corrected retry starts clean.
+            handle.shutdown()
+            raise
         atexit.register(handle.shutdown)
         _HANDLE = handle
         return handle
 
 
+def _stop_capturing_messages() -> None:
+    STATE.capture_exception_messages = False
+
+
+def _check_arguments(
+    registry: object,
+    tracer_provider: object,
+    metrics_host: object,
+    otlp_timeout: object,
+    log_correlation: object,
+) -> None:
+    """Reject bad arguments before anything is started."""
+    if registry is not None and not isinstance(registry, CollectorRegistry):
+        raise ConfigError(
+            f"registry must be a prometheus_client.CollectorRegistry, got {type(registry).__name__}"
+        )
+    if tracer_provider is not None and not isinstance(tracer_provider, TracerProvider):
+        raise ConfigError(
+            "tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, "
+            f"got {type(tracer_provider).__name__}"
+        )
+    if not isinstance(metrics_host, str) or not metrics_host:
+        raise ConfigError(f"metrics_host must be a host name or address, got {metrics_host!r}")
+    if (
+        isinstance(otlp_timeout, bool)
+        or not isinstance(otlp_timeout, int | float)
+        or not otlp_timeout > 0
+    ):
+        raise ConfigError(
+            f"otlp_timeout must be a positive number of seconds, got {otlp_timeout!r}"
+        )
+    if not isinstance(log_correlation, bool):
+        raise ConfigError(f"log_correlation must be True or False, got {log_correlation!r}")
+
+
 def _setup_traces(
-    handle: Handle, provider: TracerProvider | None, max_queue_size: int, otlp_timeout: float
+    handle: Handle,
+    provider: TracerProvider | None,
+    max_queue_size: int,
+    otlp_timeout: float,
+    sample_ratio: float | None = None,
 ) -> None:
     settings = handle.settings
+    if sample_ratio is not None and (
+        provider is not None or isinstance(trace.get_tracer_provider(), TracerProvider)
+    ):
+        logger.warning(
+            "tta_observability: sample_ratio=%s is ignored: the tracer provider already exists "
+            "and keeps its own sampler",
+            sample_ratio,
+        )
     if provider is None:
         current_provider = trace.get_tracer_provider()
         if isinstance(current_provider, TracerProvider):

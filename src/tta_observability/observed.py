@@ -187,7 +187,8 @@ class Instrument:
         self.series.begin()
         outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
         try:
-            attrs = self.attributes if attributes is None else {**self.attributes, **attributes}
+            # ``attributes`` replaces this instrument's set (callers merge once, not per call).
+            attrs = self.attributes if attributes is None else attributes
             span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
             token = (
@@ -238,7 +239,10 @@ class Instrument:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
                     # The type only: exception messages often carry argument values.
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    span.record_exception(exc)
+                    if STATE.capture_exception_messages:
+                        span.record_exception(exc)
+                    else:
+                        span.record_exception(exc, {"exception.message": type(exc).__name__})
         except Exception as internal:
             report_internal_error("span attributes", internal)
         finally:
@@ -578,6 +582,8 @@ def observed(
         return observe_class(func, name=name, slo=slo)
     if not callable(func) and not isinstance(func, classmethod | staticmethod):
         raise TypeError(f"@observed needs a function, got {type(func).__name__}")
+    if attributes is not None and not isinstance(attributes, Mapping):
+        raise TypeError(f"@observed attributes must be a mapping, got {type(attributes).__name__}")
     attrs = _code_attributes(func)
     attrs.update(attributes or {})
     inst = Instrument(_default_name(func) if name is None else name, primitive_type, slo, attrs)
@@ -614,6 +620,12 @@ class observe:
         slo: SLO | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"observe() needs a name string, got {type(name).__name__}")
+        if attributes is not None and not isinstance(attributes, Mapping):
+            raise TypeError(
+                f"observe() attributes must be a mapping, got {type(attributes).__name__}"
+            )
         key = (name, primitive_type, slo)
         inst = _observe_cache.get(key)
         if inst is None:
@@ -622,7 +634,7 @@ class observe:
                 if len(_observe_cache) < 4096:
                     inst = _observe_cache.setdefault(key, inst)
         self._inst = inst
-        self._attributes = dict(attributes) if attributes else None
+        self._attributes = {**inst.attributes, **attributes} if attributes else None
 
     @property
     def span(self) -> trace.Span:

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
 
-from . import __about__
+from . import __about__, contract
 from ._state import INSTRUMENTATION_NAME, STATE
 from .metrics import STORE, MetricStore
 
@@ -51,6 +51,18 @@ def _read(
     return values, types, exemplars
 
 
+def _check_names(sample: str, labels: dict[str, str]) -> None:
+    """A misspelt metric or label would otherwise read as 0 and let ``== 0`` pass unchecked."""
+    metric = next((m for m in contract.METRICS if sample in m.series_names), None)
+    if metric is None:
+        known = sorted(s for m in contract.METRICS for s in m.series_names)
+        raise KeyError(f"no metric sample named {sample!r}; samples are: {', '.join(known)}")
+    allowed = {*metric.all_labels, *(("le",) if sample.endswith("_bucket") else ())}
+    unknown = sorted(set(labels) - allowed)
+    if unknown:
+        raise KeyError(f"{sample} has no label {', '.join(unknown)}; its labels: {sorted(allowed)}")
+
+
 class Capture:
     """Spans finished and metric increases since the capture began."""
 
@@ -73,6 +85,7 @@ class Capture:
         return found[0]
 
     def _matching(self, sample: str, labels: dict[str, str]) -> Iterator[tuple[SampleKey, float]]:
+        _check_names(sample, labels)
         now, types, _ = _read(self._store)
         want = {k: str(v) for k, v in labels.items()}
         for key, value in now.items():
@@ -98,6 +111,7 @@ class Capture:
 
     def exemplars(self, sample: str, **labels: str) -> list[Exemplar]:
         """Current exemplars of the matching series (only series that have one)."""
+        _check_names(sample, labels)
         _, _, exemplars = _read(self._store)
         want = {k: str(v) for k, v in labels.items()}
         return [
