@@ -275,6 +275,78 @@ def test_short_windows_use_rate_interval() -> None:
                 assert re.fullmatch(r"\d+[hdw]", window), (where, window)
 
 
+def test_range_windows_are_instant_queries() -> None:
+    """A ``$__range`` window spans the dashboard: as a range query every point would compute
+    one that long again (stat sparklines did, on Executive and Platform Health)."""
+    checked = []
+    for dash in ALL.values():
+        for p in panels(dash):
+            for t in p.get("targets", []):
+                if "$__range" in t["expr"]:
+                    where = f"{dash['uid']} / {p['title']} / {t['refId']}"
+                    assert (t["instant"], t["range"]) == (True, False), where
+                    checked.append((dash["uid"], p["type"]))
+    stats = [uid for uid, kind in checked if kind == "stat"]
+    assert (stats.count("tta-executive"), stats.count("tta-platform-health")) == (5, 3)
+
+
+_OPEN, _CLOSE = "([{", ")]}"
+_COMPARISON = re.compile(r"==|!=|>=|<=|>|<")
+_WORD = re.compile(r"[A-Za-z_:][\w:]*")
+#: Bind looser than comparisons: what follows them is a new operand.
+_SET_OPERATORS = {"and", "or", "unless"}
+
+
+def filtered_ratios(expr: str) -> list[str]:
+    """Comparisons that follow a division in the same bracket level: ``a / b > 0``.
+
+    Division binds tighter than a comparison, so such a filter drops the whole ratio where it
+    is 0 instead of only the zero denominators (``a / (b > 0)``).
+    """
+    found = []
+    divided = [False]
+    i = 0
+    while i < len(expr):
+        ch = expr[i]
+        if ch == '"':
+            i = expr.index('"', i + 1) + 1
+            continue
+        if ch in _OPEN:
+            divided.append(False)
+        elif ch in _CLOSE:
+            divided.pop()
+        elif ch == "/":
+            divided[-1] = True
+        elif m := _WORD.match(expr, i):
+            if m.group() in _SET_OPERATORS:
+                divided[-1] = False
+            i = m.end()
+            continue
+        elif m := _COMPARISON.match(expr, i):
+            # Label matchers (=, !=, =~) sit in braces, a level with no division.
+            if divided[-1]:
+                found.append(expr[: m.end()])
+            i = m.end()
+            continue
+        i += 1
+    return found
+
+
+def test_filtered_ratio_check_catches_a_comparison_after_a_division() -> None:
+    assert filtered_ratios('sum(a{x="1/2"}) / sum(b) > 0')
+    assert filtered_ratios("sum(rate(a[5m]) / b >= bool 1)")
+    assert filtered_ratios('sum(a) / sum(b{x!="y"}) > 0') == ['sum(a) / sum(b{x!="y"}) >']
+    assert not filtered_ratios('sum(a{x!="1/2"}) / (sum(b{y=~"z"}) > 0)')
+    assert not filtered_ratios('sum(a{x="1/2"}) > 0')
+    assert not filtered_ratios("a > 0 and b / c")
+    assert not filtered_ratios("errors / total or up < 1")
+
+
+def test_no_ratio_is_filtered_by_a_trailing_comparison() -> None:
+    """Capacity Planning's concurrency read nothing, not 0 %, with no call in flight."""
+    assert [(where, bad) for where, expr in all_queries() if (bad := filtered_ratios(expr))] == []
+
+
 def test_alert_runbook_links_point_at_the_rules_runbooks() -> None:
     links = [
         link

@@ -236,6 +236,17 @@ def test_monitor_relabelings_pass_promtool(exported: Path, tmp_path: Path) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_dashboard_folder_is_the_one_compose_provisions() -> None:
+    """Issue 5: one folder "TTA.dev" whether Grafana runs from compose or in Kubernetes."""
+    providers = "grafana/provisioning/dashboards/"
+    [provider_file] = [f for f in asset_files("compose") if f.relpath.startswith(providers)]
+    [provider] = yaml.safe_load(provider_file.read_text())["providers"]
+    assert provider["folder"] == "TTA.dev"
+    assert kubernetes.Options().grafana_folder == provider["folder"]
+    for cm in kubernetes.dashboard_config_maps(kubernetes.Options()):
+        assert cm["metadata"]["annotations"] == {"grafana_folder": "TTA.dev"}
+
+
 def test_dashboards_as_configmaps_for_the_sidecar(exported: Path) -> None:
     maps = _docs(exported / "grafana-dashboards.yaml")
     shipped = {
@@ -249,7 +260,7 @@ def test_dashboards_as_configmaps_for_the_sidecar(exported: Path) -> None:
         assert cm["kind"] == "ConfigMap"
         assert cm["metadata"]["namespace"] == "observability"
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-        assert cm["metadata"]["annotations"] == {"grafana_folder": "TTA"}
+        assert cm["metadata"]["annotations"] == {"grafana_folder": "TTA.dev"}
         assert cm["metadata"]["name"].startswith("tta-dashboard-")
         assert len(cm["metadata"]["name"]) <= 63
         ((key, text),) = cm["data"].items()

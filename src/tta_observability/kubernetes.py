@@ -82,7 +82,8 @@ class Options:
     app_namespaces: Sequence[str] = ()
     #: Extra labels on every resource, for the Prometheus' ruleSelector/serviceMonitorSelector.
     labels: Mapping[str, str] = field(default_factory=dict)
-    grafana_folder: str = "TTA"
+    #: The folder compose's dashboard provider uses too, so both installs look the same.
+    grafana_folder: str = "TTA.dev"
 
 
 def parse_label(text: str, what: str = "label") -> tuple[str, str]:

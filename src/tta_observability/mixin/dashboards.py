@@ -140,6 +140,10 @@ def target(
     exemplar: bool = False,
     fmt: str = "time_series",
 ) -> JSON:
+    # A ``$__range`` window already spans the whole dashboard: as a range query each point of
+    # the result would compute a window that long again, so such targets are evaluated once.
+    if "$__range" in expr:
+        instant = True
     t: JSON = {
         "datasource": DS,
         "editorMode": "code",
@@ -1389,7 +1393,9 @@ def capacity_planning() -> Dashboard:
                 target(
                     ratio(
                         by(svc, sel(c.PRIMITIVE_IN_FLIGHT)),
-                        by(svc, f"max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[7d])") + " > 0",
+                        # Only the denominator is filtered: ``a / b > 0`` would also drop
+                        # the moments with nothing in flight, which must read 0 %.
+                        f"({by(svc, f'max_over_time({sel(c.PRIMITIVE_IN_FLIGHT)}[7d])')} > 0)",
                     ),
                     "{{service_name}}",
                 ),
