@@ -84,12 +84,62 @@ def test_profiles_add_their_services(resolved: dict[str, Any]) -> None:
     assert all(p == [] for p in profiles.values())
 
 
-def test_compose_fails_clearly_without_grafana_password(tmp_path: Path) -> None:
-    empty = tmp_path / "empty.env"
-    empty.write_text("")
-    result = compose(empty, "config", "-q")
-    assert result.returncode != 0
-    assert "set GF_ADMIN_PASSWORD in compose/.env" in result.stderr
+def fresh_checkout(tmp_path: Path) -> Path:
+    """The compose folder as a fresh checkout has it: no .env (a developer's may exist here)."""
+    copy = tmp_path / "compose"
+    shutil.copytree(COMPOSE, copy, ignore=lambda _dir, names: [n for n in names if n == ".env"])
+    return copy
+
+
+def bare_env() -> dict[str, str]:
+    """No GF_*, TTA_* or port variables leak in from the developer's shell."""
+    return {k: os.environ[k] for k in ("PATH", "HOME") if k in os.environ}
+
+
+def test_compose_config_validates_a_fresh_checkout(tmp_path: Path) -> None:
+    copy = fresh_checkout(tmp_path)
+    assert not (copy / ".env").exists()
+    cmd = ["docker-compose", "-f", str(copy / "docker-compose.yml"), "config", "-q"]
+    result = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, cwd=copy, env=bare_env()
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def grafana_guard(tmp_path: Path, password: str | None) -> subprocess.CompletedProcess[str]:
+    """Run Grafana's rendered entrypoint in a local shell, as the container would."""
+    copy = fresh_checkout(tmp_path)
+    cmd = ["docker-compose", "-f", str(copy / "docker-compose.yml"), "config"]
+    env = bare_env() if password is None else {**bare_env(), "GF_ADMIN_PASSWORD": password}
+    rendered = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=copy, env=env)
+    grafana = yaml.safe_load(rendered.stdout)["services"]["grafana"]
+    shell, flag, script = grafana["entrypoint"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    # `config` prints a re-loadable file: $$ is how the container's single $ is spelled there.
+    script = script.replace("$$", "$")
+    container_env = {"PATH": os.environ["PATH"], **grafana.get("environment", {})}
+    return subprocess.run(
+        ["/bin/sh", "-c", script], capture_output=True, text=True, check=False, env=container_env
+    )
+
+
+@pytest.mark.parametrize("missing", [None, ""])
+def test_grafana_refuses_to_start_without_password(tmp_path: Path, missing: str | None) -> None:
+    result = grafana_guard(tmp_path, missing)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        "tta-observability: set GF_ADMIN_PASSWORD in compose/.env (copy compose/.env.example)\n"
+    )
+
+
+def test_grafana_with_password_execs_the_image_entrypoint(tmp_path: Path) -> None:
+    result = grafana_guard(tmp_path, "only-for-this-test")
+    # Past the guard it execs the image's /run.sh, which does not exist outside the image.
+    assert result.returncode == 127, result.stderr
+    assert "/run.sh" in result.stderr
+    assert "GF_ADMIN_PASSWORD" not in result.stderr
 
 
 def test_env_example_sets_no_password() -> None:
@@ -313,7 +363,12 @@ def fake_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.write_text(FAKE_COMPOSE.format(python=sys.executable, log=str(log)))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    for key in (stack.WEBHOOK_URL_ENV, stack.SECRETS_DIR_ENV, stack.SD_DIR_ENV):
+    for key in (
+        stack.WEBHOOK_URL_ENV,
+        stack.SECRETS_DIR_ENV,
+        stack.SD_DIR_ENV,
+        stack.GRAFANA_PASSWORD_ENV,
+    ):
         monkeypatch.delenv(key, raising=False)
     return log
 
@@ -333,6 +388,32 @@ def test_docker_stack_up_without_env_file_names_its_path(
     assert env_file.is_absolute()
     assert calls(fake_compose) == []
     assert (work / ".env.example").is_file()
+
+
+def test_docker_stack_up_without_grafana_password_says_so(
+    fake_compose: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = stack.export_compose(tmp_path / "state")
+    shutil.copyfile(work / ".env.example", work / ".env")
+    with pytest.raises(stack.StackError) as exc:
+        stack.stack_up(work, native=False)
+    assert str(exc.value) == (
+        f"GF_ADMIN_PASSWORD is not set in {work / '.env'} or the environment: set it "
+        "(there is no default password)"
+    )
+    assert calls(fake_compose) == []
+    # docker-compose lets the process environment win over .env.
+    monkeypatch.setenv(stack.GRAFANA_PASSWORD_ENV, "only-for-this-test")
+    stack.stack_up(work, native=False)
+    assert len(calls(fake_compose)) == 1
+    stack.stack_down(work)
+
+
+def test_stack_network_has_a_fixed_name(resolved: dict[str, Any]) -> None:
+    assert resolved["networks"] == {"tta-observability": {"name": "tta-observability"}}
+    for name, service in resolved["services"].items():
+        if service.get("network_mode") != "none":
+            assert list(service["networks"]) == ["tta-observability"], name
 
 
 def test_docker_stack_up_and_down_use_the_work_directory(

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
 from tta_observability import contract, discovery, stack
-from tta_observability._servers import LOCALHOST, free_port
+from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
 
 from .polling import wait_for
 
@@ -504,6 +504,62 @@ def test_render_drops_docker_only_parts() -> None:
     assert jobs["prometheus"]["static_configs"] == [{"targets": ["127.0.0.1:1"]}]
     assert rendered["global"]["scrape_interval"] == "1s"
     assert base["global"]["scrape_interval"] == "15s"
+
+
+def test_docker_discovery_keeps_only_the_stack_network(tmp_path: Path) -> None:
+    """The shipped tta-apps relabeling in a real Prometheus, fed the labels Docker discovery
+    gives a container on two networks, plus a file-discovered app."""
+    sd_dir = tmp_path / "file_sd"
+    sd_dir.mkdir()
+    docker = {
+        "__meta_docker_container_label_tta_observability_port": "9464",
+        "__meta_docker_container_name": "/other-project-app-1",
+    }
+    groups = [
+        {
+            "targets": ["172.18.0.5:80"],
+            "labels": {
+                **docker,
+                "__meta_docker_network_name": "tta-observability",
+                "__meta_docker_network_ip": "172.18.0.5",
+            },
+        },
+        {
+            "targets": ["172.19.0.5:80"],
+            "labels": {
+                **docker,
+                "__meta_docker_network_name": "other-project_default",
+                "__meta_docker_network_ip": "172.19.0.5",
+            },
+        },
+        {"targets": ["127.0.0.1:1"], "labels": {"service_name": "file-discovered"}},
+    ]
+    (sd_dir / "targets.json").write_text(json.dumps(groups))
+    base = yaml.safe_load((ROOT / "compose/prometheus/prometheus.yml").read_text())
+    rendered = stack.render_prometheus(base, {stack.CONTAINER_FILE_SD: f"{sd_dir}/"}, "1s")
+    [apps] = [sc for sc in rendered["scrape_configs"] if sc["job_name"] == "tta-apps"]
+    config = tmp_path / "prometheus.yml"
+    config.write_text(stack.dump_yaml({"global": rendered["global"], "scrape_configs": [apps]}))
+    port = free_port()
+    url = f"http://{LOCALHOST}:{port}"
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={tmp_path / 'data'}",
+        f"--web.listen-address={LOCALHOST}:{port}",
+    ]
+    with ManagedProcess("prometheus", argv, f"{url}/-/ready", tmp_path / "prometheus.log"):
+
+        def discovered() -> Any:
+            targets = prom(url, "/api/v1/targets")
+            seen = len(targets["activeTargets"]) + len(targets["droppedTargets"])
+            return targets if seen == len(groups) else None
+
+        targets = wait_for(discovered, "all three targets discovered")
+    active = sorted(t["scrapeUrl"] for t in targets["activeTargets"])
+    assert active == ["http://172.18.0.5:9464/metrics", "http://host.docker.internal:1/metrics"]
+    [dropped] = targets["droppedTargets"]
+    assert dropped["discoveredLabels"]["__meta_docker_network_name"] == "other-project_default"
 
 
 # --- discovery ---------------------------------------------------------------------------------

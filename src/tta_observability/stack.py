@@ -61,6 +61,8 @@ CONTAINER_AM_TEMPLATES = "/etc/alertmanager/templates/"
 WEBHOOK_URL_FILE = "incident_webhook_url"
 WEBHOOK_URL_ENV = "TTA_ALERT_WEBHOOK_URL"
 SECRETS_DIR_ENV = "TTA_ALERTMANAGER_SECRETS_DIR"
+#: Grafana's admin password in compose/.env; the compose file has no default for it.
+GRAFANA_PASSWORD_ENV = "GF_ADMIN_PASSWORD"
 
 #: The SLO rules compute a 30-day error budget (``rate(...[30d])``): keep a day more than that.
 RETENTION_TIME = "31d"
@@ -836,6 +838,13 @@ def _compose_up(
         # Relative paths in .env are relative to the project directory, as for docker-compose.
         return (work / (setting(key) or default)).resolve()
 
+    # Grafana's entrypoint refuses an empty password, but only inside a restarting container:
+    # say it here, before anything starts.
+    if not setting(GRAFANA_PASSWORD_ENV):
+        raise StackError(
+            f"{GRAFANA_PASSWORD_ENV} is not set in {env_file} or the environment: set it "
+            "(there is no default password)"
+        )
     sd = folder(sd_dir, SD_DIR_ENV, work / "file_sd")
     secrets_path = folder(secrets_dir, SECRETS_DIR_ENV, work / "alertmanager" / "secrets")
     secrets_path.mkdir(parents=True, exist_ok=True)
