@@ -10,19 +10,28 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import textwrap
 import time
+import urllib.parse
 import urllib.request
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from tta_observability import contract
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.stack import STATE_FILE
+
+from .polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,16 +50,19 @@ class Venv:
     def cli(self) -> str:
         return str(self.path / "bin" / "tta-observability")
 
+    @property
+    def env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         # Another folder than the repository, so that nothing imports from the source tree.
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
         return subprocess.run(
             [self.cli, *args],
             capture_output=True,
             text=True,
             timeout=timeout,
             cwd=self.work,
-            env=env,
+            env=self.env,
             check=False,
         )
 
@@ -268,6 +280,193 @@ def test_demo_from_the_wheel(venv: Venv) -> None:
         pytest.fail("tta_observability.demo is missing from the wheel: " + result.stderr)
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+    # Bytes: text mode would turn the live display's \r into newlines.
+    ran = subprocess.run(
+        [venv.cli, "demo", "--duration", "2", "--metrics-port", "0"],
+        capture_output=True,
+        timeout=30,
+        cwd=venv.work,
+        env=venv.env,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr.decode(errors="replace")
+    header, _, live = ran.stdout.decode().partition("\n")
+    assert re.fullmatch(
+        rf"tta-observability demo: workflow 'agent', about 20 runs/s; "
+        rf"metrics at http://{re.escape(LOCALHOST)}:[1-9][0-9]*/metrics\. Ctrl-C stops\.",
+        header,
+    ), header
+    # The live display redraws one line with \r; its last redraw, ended by a newline, is the
+    # summary.
+    assert live.endswith("\n") and "\n" not in live[:-1]
+    summary = live[:-1].rsplit("\r", 1)[1].rstrip()
+    match = re.fullmatch(r"calls=(\d+) errors=(\d+) p95=\d+ms trace_id=[0-9a-f]{32}", summary)
+    assert match, summary
+    calls, errors = int(match[1]), int(match[2])
+    # About 20 runs/s for 2 s: far fewer means the loop stalled, more means it never paced.
+    assert 10 <= calls <= 60, summary
+    assert errors < calls
+
+
+APP_SERVICE = "wheel-app"
+APP_CALLS = 7
+APP = textwrap.dedent(
+    f"""
+    import sys, time
+    import tta_observability as tta
+
+    handle = tta.setup(
+        {APP_SERVICE!r}, sd_dir=sys.argv[1], metrics_port=0, traces_exporter="none"
+    )
+
+    @tta.observed(name="plan")
+    def plan(x):
+        return x
+
+    for i in range({APP_CALLS}):
+        plan(i)
+    print(tta.__file__)
+    print(handle.metrics_url, flush=True)
+    while True:
+        time.sleep(1)
+    """
+)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a stopped server is re-parented and may never be reaped here)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _query(prometheus: str, promql: str) -> list[dict[str, Any]]:
+    url = f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        result: list[dict[str, Any]] = json.load(resp)["data"]["result"]
+    return result
+
+
+def test_stack_app_and_doctor_from_the_wheel(venv: Venv, tmp_path: Path) -> None:
+    workdir = tmp_path / "stack"
+    script = tmp_path / "app.py"
+    script.write_text(APP)
+    app_out, app_err = tmp_path / "app.out", tmp_path / "app.err"
+    app: subprocess.Popen[bytes] | None = None
+    pids: list[int] = []
+    try:
+        up = venv.run(
+            "stack", "up", "--native", "--free-ports", "--fast", "--workdir", str(workdir)
+        )
+        assert up.returncode == 0, up.stderr
+        urls = dict(re.findall(r"^(\w+) +(http://\S+)$", up.stdout, re.MULTILINE))
+        assert sorted(urls) == ["alertmanager", "prometheus", "pushgateway"], up.stdout
+        assert all(u.startswith(f"http://{LOCALHOST}:") for u in urls.values())
+        sd_line = re.search(r"^apps register in (\S+) ", up.stdout, re.MULTILINE)
+        assert sd_line, up.stdout
+        sd_dir = Path(sd_line[1])
+        assert sd_dir == workdir.resolve() / "file_sd"
+        state = json.loads((workdir / STATE_FILE).read_text())
+        pids = [s["pid"] for s in state["services"].values()]
+        # The CLI has exited: the servers must outlive it.
+        assert len(pids) == 3 and all(_running(pid) for pid in pids)
+
+        # stderr apart, so that a warning never shifts the two lines the app prints.
+        with app_out.open("wb") as out, app_err.open("wb") as err:
+            app = subprocess.Popen(
+                [venv.python, str(script), str(sd_dir)],
+                stdout=out,
+                stderr=err,
+                cwd=venv.work,
+                env=venv.env,
+                start_new_session=True,
+            )
+
+        def app_lines() -> list[str] | None:
+            assert app is not None and app.poll() is None, app_err.read_text()
+            lines = app_out.read_text().splitlines()
+            return lines if len(lines) >= 2 else None
+
+        module, metrics_url = wait_for(app_lines, "the app's metrics URL", timeout=20)[:2]
+        assert module.startswith(str(venv.path))
+        assert re.fullmatch(rf"http://{re.escape(LOCALHOST)}:[1-9][0-9]*/metrics", metrics_url)
+        assert len(list(sd_dir.glob("*.json"))) == 1
+
+        executions = (
+            f'{contract.PRIMITIVE_EXECUTIONS.name}{{service_name="{APP_SERVICE}",'
+            f'primitive_name="plan",status="{contract.STATUS_SUCCESS}"}}'
+        )
+
+        # Discovered through the file the app wrote, scraped after all its calls.
+        result = wait_for(
+            lambda: [
+                r for r in _query(urls["prometheus"], executions) if r["value"][1] == str(APP_CALLS)
+            ],
+            f"Prometheus to scrape {APP_CALLS} calls from {metrics_url}",
+            timeout=20,
+        )
+        assert len(result) == 1
+        assert result[0]["metric"]["instance"] == metrics_url.split("/")[2]
+
+        doctor = venv.run(
+            "doctor",
+            "--format",
+            "json",
+            "--timeout",
+            "5",
+            "--app",
+            metrics_url,
+            "--prometheus",
+            urls["prometheus"],
+            "--alertmanager",
+            urls["alertmanager"],
+            "--pushgateway",
+            urls["pushgateway"],
+            # Jaeger cannot run on this machine; tests/test_doctor.py covers it with a fake.
+            "--skip",
+            "jaeger",
+        )
+        rows = {f"{r['component']}: {r['name']}": r["status"] for r in json.loads(doctor.stdout)}
+        assert {k: v for k, v in rows.items() if v != "PASS"} == {}, doctor.stdout
+        assert doctor.returncode == 0, doctor.stderr
+        assert sorted({k.split(":")[0] for k in rows}) == [
+            "alertmanager",
+            "app",
+            "prometheus",
+            "pushgateway",
+        ]
+        assert rows["prometheus: app target up"] == "PASS"
+        assert rows["app: exemplars present"] == "PASS"
+
+        app.send_signal(signal.SIGTERM)
+        # setup() unregisters, then lets the signal end the process as it would have.
+        assert app.wait(10) == -signal.SIGTERM, app_err.read_text()
+        assert list(sd_dir.glob("*.json")) == []
+
+        down = venv.run("stack", "down", "--workdir", str(workdir))
+        assert down.returncode == 0, down.stderr
+        assert down.stdout == "stopped: prometheus, pushgateway, alertmanager\n"
+        assert [pid for pid in pids if _running(pid)] == []
+        assert not (workdir / STATE_FILE).exists()
+        again = venv.run("stack", "down", "--workdir", str(workdir))
+        assert again.returncode == 0
+        assert again.stdout == f"no stack was running from {workdir}\n"
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+            app.wait(10)
+        if (workdir / STATE_FILE).exists():
+            venv.run("stack", "down", "--workdir", str(workdir))
+        for pid in pids:
+            # Only a process that still names this work directory: never a reused PID.
+            try:
+                ours = str(workdir).encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                ours = False
+            if ours and _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_wheel_never_ships_local_secrets(tmp_path: Path) -> None:
