@@ -337,6 +337,7 @@ def test_alert_labels_and_annotations() -> None:
     without_value = {
         "TTAMetricsTargetDown",
         "TTAServiceDown",
+        "TTAServiceGone",
         "TTAMetricsAbsent",
         "TTACircuitBreakerOpen",
     }
@@ -416,7 +417,12 @@ def test_rules_doc_lists_every_alert_and_constant() -> None:
     assert f"{rules.SLO_MIN_ERRORS} bad calls" in text
     assert f"`max_over_time(up[{rules.SERVICE_DOWN_LOOKBACK}])`" in text
     assert f"`interval: {rules.SLO_SLOW_INTERVAL}`" in text
-    assert "--runbook-base-url" in text and rules.RUNBOOK_BASE_URL_ENV in text
+    # The default base URL is a placeholder: the override must be seen before the details.
+    first_section = text.index("\n## ")
+    assert -1 < text.find("--runbook-base-url") < first_section
+    assert -1 < text.find(rules.RUNBOOK_BASE_URL_ENV) < first_section
+    assert f"{rules.SPAN_EXPORT_MIN_FAILURES_5M} failed spans" in text
+    assert f"`{rules.PRIMITIVE_DURATION_P95_5M_AVG1D}`" in text
     slos = (ROOT / "docs" / "slos.md").read_text(encoding="utf-8")
     assert f"{rules.SLO_MIN_ERRORS} bad calls" in slos
 
@@ -427,7 +433,21 @@ def test_service_down_pages_per_service() -> None:
     assert alert.severity == "critical"
     assert alert.for_ == "5m"
     assert not alert.labels
-    assert alert.expr.count("max by (service_name, environment)") == 2
+    assert alert.expr.count("max by (service_name, environment)") == 1
+    # Targets that left discovery (usually a deliberate stop) must not page.
+    assert "max_over_time" not in alert.expr
+
+
+def test_service_gone_only_warns() -> None:
+    [alert] = [a for a in rules.alerts() if a.name == "TTAServiceGone"]
+    assert (alert.severity, alert.for_, dict(alert.labels)) == ("warning", "5m", {})
+    assert 'max_over_time(up{job=~"tta.*", service_name!=""}[1h])' in alert.expr
+    # Only TTAServiceDown may inhibit a service's alerts; a warning never inhibits anything.
+    am = yaml.safe_load(
+        (ROOT / "compose" / "alertmanager" / "alertmanager.yml").read_text(encoding="utf-8")
+    )
+    sources = [m for r in am["inhibit_rules"] for m in r["source_matchers"]]
+    assert not [m for m in sources if "TTAServiceGone" in m]
 
 
 def _dashboard_titles() -> set[str]:

@@ -63,14 +63,15 @@ SLO_SLOW_INTERVAL: Final = "2m"
 SLO_MIN_REQUESTS: Final = 10
 #: ... and at least this many bad calls, so one failure of a dozen calls an hour cannot page.
 SLO_MIN_ERRORS: Final = 5
-#: TTAServiceDown also fires for a service whose targets all vanished from service discovery, if
-#: one of them was up within this window; after it, the alert resolves (docs/rules.md).
+#: TTAServiceGone warns about a service whose targets all left service discovery, if one of them
+#: was up within this window; after it, the alert resolves (docs/rules.md).
 SERVICE_DOWN_LOOKBACK: Final = "1h"
 #: Health alerts on ratios need this many calls in 5 minutes, so two failures of three do not page.
 HEALTH_MIN_CALLS_5M: Final = 10
 PRIMITIVE_ERROR_RATIO_THRESHOLD: Final = 0.1
 WORKFLOW_FAILURE_RATIO_THRESHOLD: Final = 0.1
-#: p95 must exceed this factor times the p95 at the same time one day earlier ...
+#: p95 must exceed this factor times the p95 at the same time one day earlier (or, when that has
+#: no value, the average p95 over the last day) ...
 LATENCY_REGRESSION_FACTOR: Final = 2.0
 #: ... and this many seconds, so 1 ms turning into 3 ms does not count as a regression.
 LATENCY_REGRESSION_MIN_SECONDS: Final = 0.1
@@ -80,6 +81,8 @@ RETRY_STORM_FAILED_FRACTION: Final = 0.5
 #: export no ``tta_llm_budget_usd_per_hour`` gauge of their own.
 LLM_COST_BUDGET_USD_PER_HOUR: Final = 10.0
 SPAN_EXPORT_FAILURE_RATIO_THRESHOLD: Final = 0.1
+#: ... of at least this many failed spans in 5 minutes, so one failed span of one does not count.
+SPAN_EXPORT_MIN_FAILURES_5M: Final = 10
 CIRCUIT_BREAKER_OPEN: Final = 2
 
 
@@ -155,6 +158,9 @@ PRIMITIVE_DURATION_BUCKET_RATE5M: Final = "tta:primitive_duration_seconds_bucket
 PRIMITIVE_DURATION_P50_5M: Final = "tta:primitive_duration_seconds:p50_5m"
 PRIMITIVE_DURATION_P95_5M: Final = "tta:primitive_duration_seconds:p95_5m"
 PRIMITIVE_DURATION_P99_5M: Final = "tta:primitive_duration_seconds:p99_5m"
+#: Average of the 5-minute p95 over the last day, ignoring times without calls: the latency
+#: regression's baseline when the same time yesterday has no p95.
+PRIMITIVE_DURATION_P95_5M_AVG1D: Final = "tta:primitive_duration_seconds:p95_5m_avg1d"
 PRIMITIVE_DURATION_MEAN_5M: Final = "tta:primitive_duration_seconds:mean5m"
 PRIMITIVE_IN_FLIGHT_SUM: Final = "tta:primitive_in_flight:sum"
 SERVICE_PRIMITIVE_EXECUTIONS_RATE5M: Final = "tta:service_primitive_executions:rate5m"
@@ -314,6 +320,12 @@ def _primitive_rules() -> list[Recording]:
                 (0.95, PRIMITIVE_DURATION_P95_5M),
                 (0.99, PRIMITIVE_DURATION_P99_5M),
             )
+        ),
+        # A 5-minute window without calls records p95 NaN, which would make the whole average
+        # NaN; ">= 0" drops those samples, so the baseline covers the times with traffic.
+        Recording(
+            PRIMITIVE_DURATION_P95_5M_AVG1D,
+            f"avg_over_time(({PRIMITIVE_DURATION_P95_5M} >= 0)[1d:5m])",
         ),
         Recording(
             PRIMITIVE_DURATION_MEAN_5M,
@@ -481,29 +493,55 @@ def _burn_alert(w: BurnRateWindow) -> Alert:
 _SVC = "{{ $labels.service_name }} ({{ $labels.environment }})"
 _PRIM = "{{ $labels.primitive_name }}"
 
+_ENOUGH_CALLS_5M = f"{_sum(PRIMITIVE, PRIMITIVE_EXECUTIONS_RATE5M)} * 300 >= {HEALTH_MIN_CALLS_5M}"
+
 SERVICE_DOWN_ALERT: Final = "TTAServiceDown"
+SERVICE_GONE_ALERT: Final = "TTAServiceGone"
+
+
+_UP = f'up{{job=~"{TTA_JOB_REGEX}", service_name!=""}}'
+_MAX_BY_SERVICE = f"max by ({_by(SERVICE)})"
 
 
 def _service_down() -> str:
-    """Every target of a service is down, or all vanished after one was up recently.
+    """Targets of the service are discovered and none is up: a crash.
 
-    Two disjoint cases, both with exactly the labels ``service_name`` and ``environment`` so the
-    alert keeps its identity (and its pending time) when a down target then leaves discovery:
-
-    - targets exist and none is up (a crashed process whose file_sd entry stayed);
-    - no target exists now, but one was up within :data:`SERVICE_DOWN_LOOKBACK` (a crashed
-      container drops out of Docker discovery; a process that exits removes its file_sd entry).
-
-    Targets without a ``service_name`` label cannot be told apart by service; they are left to
-    TTAMetricsTargetDown, and an empty ``service_name`` would make Alertmanager's inhibition
-    treat every service-less alert as this service's.
+    A killed process leaves its file_sd entry behind and a crashed container that restarts stays
+    discovered, so a crash keeps its targets with ``up == 0``. Targets without a ``service_name``
+    label cannot be told apart by service; they are left to TTAMetricsTargetDown, and an empty
+    ``service_name`` would make Alertmanager's inhibition treat every service-less alert as this
+    service's.
     """
-    up = f'up{{job=~"{TTA_JOB_REGEX}", service_name!=""}}'
-    by = f"max by ({_by(SERVICE)})"
+    return f"{_MAX_BY_SERVICE} ({_UP}) == 0"
+
+
+def _service_gone() -> str:
+    """No target of the service is discovered now, but one was up within the lookback.
+
+    A clean stop removes the app's discovery file and a container stopped on purpose leaves Docker
+    discovery, so this is usually deliberate: it warns instead of paging (docs/rules.md).
+    """
     return (
-        f"{by} ({up}) == 0"
-        f" or ({by} (max_over_time({up}[{SERVICE_DOWN_LOOKBACK}])) == 1"
-        f" unless on ({_by(SERVICE)}) {up})"
+        f"{_MAX_BY_SERVICE} (max_over_time({_UP}[{SERVICE_DOWN_LOOKBACK}])) == 1"
+        f" unless on ({_by(SERVICE)}) {_UP}"
+    )
+
+
+def _latency_regression() -> str:
+    """p95 over twice its baseline: the same time yesterday, else the average over the last day.
+
+    Yesterday's p95 has no value for a primitive younger than a day (absent) or one without
+    calls at that time (NaN); ``>= 0`` keeps only real values, and ``unless`` uses the fallback
+    exactly where the day-over-day comparison has nothing to compare with.
+    """
+    p95, factor = PRIMITIVE_DURATION_P95_5M, f"{LATENCY_REGRESSION_FACTOR:g}"
+    yesterday = f"({p95} offset 1d)"
+    return (
+        f"({p95} > {factor} * {yesterday}"
+        f" or ({p95} > {factor} * {PRIMITIVE_DURATION_P95_5M_AVG1D}"
+        f" unless on ({_by(PRIMITIVE)}) {yesterday} >= 0))"
+        f" and {p95} > {LATENCY_REGRESSION_MIN_SECONDS:g}"
+        f" and {_ENOUGH_CALLS_5M}"
     )
 
 
@@ -528,11 +566,11 @@ _LLM_BUDGET_TEXT = (
 
 
 def _health_alerts() -> list[Alert]:
-    calls_5m = f"{_sum(PRIMITIVE, PRIMITIVE_EXECUTIONS_RATE5M)} * 300 >= {HEALTH_MIN_CALLS_5M}"
     spans = c.SPANS_EXPORTED
     retries_failed = f"{RETRY_ATTEMPTS_RATE5M}{_eq(c.RETRY_ATTEMPTS, 'outcome', 'error')}"
     retry_key = (*SERVICE, "primitive_name")
     regression = f"{LATENCY_REGRESSION_FACTOR:g}"
+    failed_spans = _sum(SERVICE, _rate(spans.name, "5m", _eq(spans, "result", "failure")))
     return [
         Alert(
             "TTAMetricsTargetDown",
@@ -548,10 +586,20 @@ def _health_alerts() -> list[Alert]:
             _service_down(),
             "critical",
             f"Service {_SVC} is down: no metrics target is up",
-            f"No scrape target of {_SVC} has been up for 5 minutes: every target is down, or "
-            f"all left service discovery after one was up in the last {SERVICE_DOWN_LOOKBACK}. "
-            "The service has crashed or stopped; its SLO series are stale, so no burn alert "
-            "can fire for it.",
+            f"Every scrape target of {_SVC} is still discovered but none has been up for "
+            "5 minutes: the service has crashed or hangs. Its SLO series are stale, so no burn "
+            "alert can fire for it.",
+            for_="5m",
+        ),
+        Alert(
+            SERVICE_GONE_ALERT,
+            _service_gone(),
+            "warning",
+            f"Service {_SVC} has no metrics target any more",
+            f"Every scrape target of {_SVC} left service discovery, after one was up in the last "
+            f"{SERVICE_DOWN_LOOKBACK}. Expected after a deliberate stop (the app removes its "
+            "discovery file; a stopped container leaves Docker discovery); otherwise the "
+            "service crashed without a restart.",
             for_="5m",
         ),
         Alert(
@@ -566,7 +614,8 @@ def _health_alerts() -> list[Alert]:
         ),
         Alert(
             "TTAPrimitiveErrorRateSpike",
-            f"{PRIMITIVE_ERROR_RATIO_RATE5M} > {PRIMITIVE_ERROR_RATIO_THRESHOLD:g} and {calls_5m}",
+            f"{PRIMITIVE_ERROR_RATIO_RATE5M} > {PRIMITIVE_ERROR_RATIO_THRESHOLD:g}"
+            f" and {_ENOUGH_CALLS_5M}",
             "warning",
             f"Primitive {_PRIM} of {_SVC} is failing",
             "{{ $value | humanizePercentage }} of the calls of {{ $labels.primitive_type }} "
@@ -576,14 +625,14 @@ def _health_alerts() -> list[Alert]:
         ),
         Alert(
             "TTAPrimitiveLatencyRegression",
-            f"{PRIMITIVE_DURATION_P95_5M} > {regression} * ({PRIMITIVE_DURATION_P95_5M} offset 1d)"
-            f" and {PRIMITIVE_DURATION_P95_5M} > {LATENCY_REGRESSION_MIN_SECONDS:g}"
-            f" and {calls_5m}",
+            _latency_regression(),
             "warning",
-            f"Primitive {_PRIM} of {_SVC} is slower than yesterday",
+            f"Primitive {_PRIM} of {_SVC} is slower than its baseline",
             f"The p95 latency of {{{{ $labels.primitive_type }}}} primitive {_PRIM} in {_SVC} is "
             "{{ $value | humanizeDuration }}, more than "
-            f"{regression} times its p95 at the same time one day earlier.",
+            f"{regression} times its p95 at the same time one day earlier or, when that time "
+            "has no p95 (a primitive younger than a day, no calls then), its average p95 over "
+            "the last day.",
             for_="15m",
         ),
         Alert(
@@ -631,9 +680,9 @@ def _health_alerts() -> list[Alert]:
         ),
         Alert(
             "TTASpanExportFailing",
-            f"{_sum(SERVICE, _rate(spans.name, '5m', _eq(spans, 'result', 'failure')))}"
-            f" / {_sum(SERVICE, _rate(spans.name, '5m'))}"
-            f" > {SPAN_EXPORT_FAILURE_RATIO_THRESHOLD:g}",
+            f"{failed_spans} / {_sum(SERVICE, _rate(spans.name, '5m'))}"
+            f" > {SPAN_EXPORT_FAILURE_RATIO_THRESHOLD:g}"
+            f" and {failed_spans} * 300 >= {SPAN_EXPORT_MIN_FAILURES_5M}",
             "warning",
             f"Span export of {_SVC} is failing",
             f"{{{{ $value | humanizePercentage }}}} of the spans {_SVC} exported over the last "
