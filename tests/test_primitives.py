@@ -8,7 +8,6 @@ import gc
 import logging
 import pickle
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -232,7 +231,7 @@ def test_cache_hit_and_miss() -> None:
 def test_circuit_breaker_state_and_transitions() -> None:
     child = fails(RuntimeError("down"))
     cb = CircuitBreakerPrimitive(
-        child, CircuitBreakerConfig(failure_threshold=2, recovery_timeout=0.05, success_threshold=2)
+        child, CircuitBreakerConfig(failure_threshold=2, recovery_timeout=60.0, success_threshold=2)
     )
     with capture() as cap:
         instrument(cb, name="cb")
@@ -246,9 +245,11 @@ def test_circuit_breaker_state_and_transitions() -> None:
         assert edges(cap.spans) == Counter(
             {("cb/lambda", "cb", "error"): 2, ("cb", None, "error"): 3}
         )
-        # Recovery: after recovery_timeout the breaker half-opens, two successes close it.
+        # Recovery: once recovery_timeout has passed the breaker half-opens, two successes
+        # close it. Ending the timeout here, not sleeping, keeps a slow machine from half-opening
+        # the breaker before the open state was checked above.
         child.func = lambda x, _c: x
-        time.sleep(0.06)
+        cb.config.recovery_timeout = 0.0
         run(cb.execute(1, ctx()))
         assert cap.value(c.CIRCUIT_BREAKER_STATE.name, primitive_name="cb") == 1
         run(cb.execute(1, ctx()))

@@ -654,12 +654,15 @@ def test_a_setup_failing_half_way_undoes_itself(monkeypatch: pytest.MonkeyPatch)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(lifecycle, "_announce", broken)
+    provider = TracerProvider()
     with pytest.raises(RuntimeError, match="disk full"):
-        tto.setup("half", registry=registry, metrics_port=0, tracer_provider=TracerProvider())
+        tto.setup("half", registry=registry, metrics_port=0, tracer_provider=provider)
     assert lifecycle.current() is None
     assert list(registry.collect()) == []
     assert signal.getsignal(signal.SIGTERM) is sigterm_before
-    assert not isinstance(_state.STATE.tracer, type(TracerProvider().get_tracer("x")))
+    # Our calls no longer go to the failed setup's provider.
+    processor = getattr(_state.STATE.tracer, "_span_processor", None)
+    assert processor is not provider._active_span_processor
     monkeypatch.undo()
     h = tto.setup("half", registry=registry, metrics_port=0, tracer_provider=TracerProvider())
     assert h.metrics_port
