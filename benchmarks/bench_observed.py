@@ -20,6 +20,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -48,29 +49,34 @@ def _work(x: int) -> int:
     return x + 1
 
 
-def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
+def _instruments(name: str) -> tuple[Any, Any, dict[str, str], Callable[[], float]]:
+    """Pre-bound counter and histogram children and the span attributes, as one would hand-write."""
     registry = CollectorRegistry()
     labels = ("service_name", "environment", "primitive_type", "primitive_name")
-    values = ("bench", "dev", "function", "hand")
-    calls = Counter("hand_executions", "calls", (*labels, "status"), registry=registry).labels(
+    values = ("bench", "dev", "function", name)
+    calls = Counter(f"{name}_executions", "calls", (*labels, "status"), registry=registry).labels(
         *values, "success"
     )
     duration = Histogram(
-        "hand_duration_seconds",
+        f"{name}_duration_seconds",
         "duration",
         labels,
         registry=registry,
         buckets=contract.DURATION_BUCKETS_SECONDS,
     ).labels(*values)
-    tracer = provider.get_tracer("hand")
     # The same span the decorator produces: its attributes at start, the status at the end.
     attrs = {
         "code.function": "_work",
         "code.namespace": __name__,
         "tta.primitive.type": "function",
-        "tta.primitive.name": "hand",
+        "tta.primitive.name": name,
     }
-    perf_counter = time.perf_counter
+    return calls, duration, attrs, time.perf_counter
+
+
+def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
+    calls, duration, attrs, perf_counter = _instruments("hand")
+    tracer = provider.get_tracer("hand")
 
     def hand(x: int) -> int:
         with tracer.start_as_current_span("hand", attributes=attrs) as span:
@@ -96,27 +102,8 @@ def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
 
 def _hand_written_lean(provider: trace.TracerProvider) -> Callable[[int], int]:
     """The same, with the leanest API calls: start_span() and a manual context switch."""
-    registry = CollectorRegistry()
-    labels = ("service_name", "environment", "primitive_type", "primitive_name")
-    values = ("bench", "dev", "function", "lean")
-    calls = Counter("lean_executions", "calls", (*labels, "status"), registry=registry).labels(
-        *values, "success"
-    )
-    duration = Histogram(
-        "lean_duration_seconds",
-        "duration",
-        labels,
-        registry=registry,
-        buckets=contract.DURATION_BUCKETS_SECONDS,
-    ).labels(*values)
+    calls, duration, attrs, perf_counter = _instruments("lean")
     tracer = provider.get_tracer("lean")
-    attrs = {
-        "code.function": "_work",
-        "code.namespace": __name__,
-        "tta.primitive.type": "function",
-        "tta.primitive.name": "lean",
-    }
-    perf_counter = time.perf_counter
     attach, detach, set_span = context.attach, context.detach, trace.set_span_in_context
 
     def lean(x: int) -> int:
