@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from .. import contract as c
+from . import checkout_dir
 from . import rules as _rules
 
 JSON = dict[str, Any]
@@ -1544,16 +1545,8 @@ def dumps(model: JSON) -> str:
 
 
 def default_out(module_file: str | Path = __file__) -> Path | None:
-    """``dashboards/`` of the source checkout this module runs from, or None when installed.
-
-    Installed from a wheel, the module's grandparent is ``site-packages`` and three levels up
-    is ``lib/python3.X``: writing there would scatter files into the virtual environment.
-    """
-    module = Path(module_file).resolve()
-    src, root = module.parents[2], module.parents[3]
-    if src.name == "src" and (root / "pyproject.toml").is_file():
-        return root / "dashboards"
-    return None
+    """``dashboards/`` of the source checkout this module runs from, or None when installed."""
+    return checkout_dir("dashboards", module_file)
 
 
 def write(out: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from tta_observability import contract as c
+from tta_observability.mixin import checkout_dir
 
 Severity = Literal["critical", "warning", "info"]
 
@@ -857,8 +858,7 @@ def unknown_metric_names() -> dict[str, set[str]]:
 
 def _default_out_dir() -> Path | None:
     """``rules/`` of the source checkout this module runs from, if it runs from one."""
-    root = Path(__file__).resolve().parents[3]
-    return root / "rules" if (root / "pyproject.toml").is_file() else None
+    return checkout_dir("rules", __file__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
