@@ -322,26 +322,14 @@ class MetricStore(Collector):
             series_list = list(self.primitives.values())
         for s in series_list:
             labels = {**common, "primitive_type": s.ptype, "primitive_name": s.name}
+            _add_outcomes(s, labels, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
             with s.lock:
-                counts = list(s.status_counts)
-                status_ex = list(s.status_exemplars)
-                buckets = list(s.hist.buckets)
-                bucket_ex = list(s.hist.exemplars)
-                total = s.hist.sum
                 errs = sorted(s.errors.items())
-            flying = s.in_flight
-            for status, i in STATUS_INDEX.items():
-                execs.add_sample(
-                    c.PRIMITIVE_EXECUTIONS.name,
-                    {**labels, "status": status},
-                    float(counts[i]),
-                    exemplar=_exemplar(status_ex[i], counter=True),
-                )
             for error_type, n in errs:
                 errors.add_sample(
                     c.PRIMITIVE_ERRORS.name, {**labels, "error_type": error_type}, float(n)
                 )
-            _add_histogram(duration, c.PRIMITIVE_DURATION.name, labels, buckets, bucket_ex, total)
+            flying = s.in_flight
             in_flight.add_sample(c.PRIMITIVE_IN_FLIGHT.name, labels, float(flying))
         yield from (execs, errors, duration, in_flight)
 
@@ -374,20 +362,7 @@ class MetricStore(Collector):
             wfs = list(self.workflows.values())
         for w in wfs:
             labels = {**common, "workflow": w.workflow}
-            with w.lock:
-                counts = list(w.status_counts)
-                status_ex = list(w.status_exemplars)
-                buckets = list(w.hist.buckets)
-                bucket_ex = list(w.hist.exemplars)
-                total = w.hist.sum
-            for status, i in STATUS_INDEX.items():
-                execs.add_sample(
-                    c.WORKFLOW_EXECUTIONS.name,
-                    {**labels, "status": status},
-                    float(counts[i]),
-                    exemplar=_exemplar(status_ex[i], counter=True),
-                )
-            _add_histogram(duration, c.WORKFLOW_DURATION.name, labels, buckets, bucket_ex, total)
+            _add_outcomes(w, labels, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
 
 
@@ -419,6 +394,31 @@ def _exemplar(raw: RawExemplar | None, counter: bool = False) -> Exemplar | None
         1.0 if counter else value,
         ts,
     )
+
+
+def _add_outcomes(
+    series: OutcomeSeries,
+    labels: dict[str, str],
+    execs: Metric,
+    execs_metric: c.Metric,
+    duration: Metric,
+    duration_metric: c.Metric,
+) -> None:
+    """Add one series' executions by status and its duration histogram, read in one lock."""
+    with series.lock:
+        counts = list(series.status_counts)
+        status_ex = list(series.status_exemplars)
+        buckets = list(series.hist.buckets)
+        bucket_ex = list(series.hist.exemplars)
+        total = series.hist.sum
+    for status, i in STATUS_INDEX.items():
+        execs.add_sample(
+            execs_metric.name,
+            {**labels, "status": status},
+            float(counts[i]),
+            exemplar=_exemplar(status_ex[i], counter=True),
+        )
+    _add_histogram(duration, duration_metric.name, labels, buckets, bucket_ex, total)
 
 
 def _add_histogram(
