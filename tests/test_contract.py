@@ -8,7 +8,7 @@ from pathlib import Path
 import tta_observability as tto
 from tta_observability import contract as c
 from tta_observability.metrics import MetricStore
-from tta_observability.observed import Instrument
+from tta_observability._call import Instrument
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_NAME = re.compile(
@@ -45,9 +45,9 @@ def test_emitted_series_are_exactly_the_contracts() -> None:
         "contract_fn", slo=tto.SLO("contract", 0.99, latency_threshold=1.0), store=store
     )
     call = inst.start()
-    inst.finish(*call, None)
+    inst.finish(call, None)
     call = inst.start()
-    inst.finish(*call, ValueError("x"))
+    inst.finish(call, ValueError("x"))
     store.build_info = ("1", "abc", tto.__version__)
     for metric in c.METRICS:
         if metric.group in ("recovery", "llm", "export") and metric.type == "counter":

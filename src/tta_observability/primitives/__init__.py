@@ -3,8 +3,8 @@ context)``): whole workflows with :func:`instrument`, every primitive class of a
 TTA.dev with :func:`instrument_primitives`, and helpers for custom recovery primitives."""
 
 from .auto import instrument_primitives, uninstrument_primitives
-from .instrument import instrument, node_of, observe_class, uninstrument
 from .naming import kind_of
+from .node import node_of
 from .recorders import (
     record_cache,
     record_circuit_breaker_state,
@@ -13,6 +13,7 @@ from .recorders import (
     record_route,
     record_timeout,
 )
+from .tree import instrument, observe_class, uninstrument
 
 __all__ = [
     "instrument",

@@ -17,7 +17,8 @@ import threading
 from types import ModuleType
 from typing import Final
 
-from .instrument import _LOCK, set_adopting, stop_adopting
+from .node import LOCK
+from .tree import set_adopting, stop_adopting
 
 logger = logging.getLogger("tta_observability")
 
@@ -90,7 +91,7 @@ def instrument_primitives() -> bool:
     for extra in _EXTRA_MODULES:
         with contextlib.suppress(ImportError):
             importlib.import_module(f"{package.__name__}.{extra}")
-    with _state_lock, _LOCK:
+    with _state_lock, LOCK:
         for cls in _concrete_executes(package):
             if set_adopting(cls, auto=True):
                 _patched.append(cls)
@@ -107,7 +108,7 @@ def uninstrument_primitives() -> None:
     instrumentation it gave instances on their first call. Workflows passed to
     ``instrument()`` stay instrumented (their classes keep a wrapper until they are
     uninstrumented)."""
-    with _state_lock, _LOCK:
+    with _state_lock, LOCK:
         classes = list(_patched)
         _patched.clear()
         stop_adopting(classes)

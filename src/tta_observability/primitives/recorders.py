@@ -17,8 +17,8 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from .. import contract as c
+from .._call import classify
 from ..metrics import STORE, LabeledCounter
-from ..observed import classify
 
 # Span attributes the recognisers add (beyond the contract's).
 ATTR_RETRY_ATTEMPT: Final = "tta.retry.attempt"
@@ -168,7 +168,7 @@ def record_circuit_breaker_state(primitive_name: str, state: Any) -> None:
     breaker_tracker(_name(primitive_name)).observe(normal)
 
 
-# Recognisers. ``Call`` is the per-call state an instrumented call keeps; see instrument.py.
+# Recognisers. ``Call`` is the per-call state an instrumented call keeps; see frames.py.
 
 
 class Call:

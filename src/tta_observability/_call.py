@@ -1,0 +1,303 @@
+"""What every observed call shares, whatever observes it: the :class:`Instrument` (names, series,
+span attributes and SLO resolved once), the :class:`Started` state of one call between its start
+and its end, the call in progress (:data:`CURRENT_CALL`), outcome classification, and the SLO
+bindings. ``observed.py`` (functions and blocks) and ``primitives/`` (workflow nodes) both build
+on this module, and neither imports the other for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from time import perf_counter
+from typing import Any, Final
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from . import contract as c
+from ._state import STATE, report_internal_error
+from .metrics import STORE, MetricStore, WorkflowSeries
+from .slo import SLO
+
+_SUCCESS: Final = 0
+_ERROR: Final = c.STATUSES.index(c.STATUS_ERROR)
+_TIMEOUT: Final = c.STATUSES.index(c.STATUS_TIMEOUT)
+_CANCELLED: Final = c.STATUSES.index(c.STATUS_CANCELLED)
+
+#: The observed call in progress in this context; None outside any. The outermost call of a
+#: trace is a workflow run.
+CURRENT_CALL: contextvars.ContextVar[Instrument | None] = contextvars.ContextVar(
+    "tta_observability_current_call", default=None
+)
+
+_INVALID_SPAN: Final = trace.INVALID_SPAN
+#: Stands for "nothing attached" when a call ran without a span, as distinct from a failed start.
+NO_CONTEXT: Final = object()
+
+#: Result types that cannot carry LLM usage: checked inline so that the common call pays a
+#: set lookup, not a function call.
+_PLAIN_RESULTS: Final = frozenset(
+    {type(None), str, bytes, int, float, bool, list, tuple, set, frozenset}
+)
+
+_Token: Final = contextvars.Token
+_NonRecordingSpan: Final = trace.NonRecordingSpan
+
+
+def _runtime_context_var() -> contextvars.ContextVar[Any] | None:
+    """The ContextVar behind OpenTelemetry's default runtime context, if that is in use."""
+    try:
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+
+        runtime = context_api._RUNTIME_CONTEXT
+        if type(runtime) is ContextVarsRuntimeContext:
+            var = runtime._current_context
+            if isinstance(var, contextvars.ContextVar):
+                return var
+    except Exception:
+        pass
+    return None
+
+
+_CONTEXT_VAR = _runtime_context_var()
+#: context.attach() without its two layers of indirection when the runtime context is the
+#: default ContextVar one (what attach() itself does then); the public API otherwise.
+attach_context: Callable[[context_api.Context], object] = (
+    _CONTEXT_VAR.set if _CONTEXT_VAR is not None else context_api.attach
+)
+
+_status_by_type: dict[type[BaseException], int] = {}
+
+
+def classify(exc: BaseException) -> int:
+    """Index into :data:`contract.STATUSES` for an exception raised by user code."""
+    kind = type(exc)
+    status = _status_by_type.get(kind)
+    if status is None:
+        if issubclass(kind, asyncio.CancelledError | GeneratorExit):
+            status = _CANCELLED
+        elif any(k.__name__ == "TimeoutError" for k in kind.__mro__):
+            # TTA.dev raises its own TimeoutError class, unrelated to the builtin one.
+            status = _TIMEOUT
+        else:
+            status = _ERROR
+        if len(_status_by_type) < 4096:
+            _status_by_type[kind] = status
+    return status
+
+
+def status_name(exc: BaseException | None) -> str:
+    return c.STATUS_SUCCESS if exc is None else c.STATUSES[classify(exc)]
+
+
+class Started:
+    """One call between :meth:`Instrument.start` and :meth:`Instrument.finish`: its span, the
+    context token to detach (:data:`NO_CONTEXT`: none), the :data:`CURRENT_CALL` token when the
+    call is a workflow run (None otherwise; :data:`NO_CONTEXT`: a run with nothing to reset),
+    and its start time."""
+
+    __slots__ = ("outer", "span", "t0", "token")
+
+    def __init__(self, span: trace.Span, token: object, outer: object, t0: float) -> None:
+        self.span = span
+        self.token = token
+        self.outer = outer
+        self.t0 = t0
+
+
+class Instrument:
+    """What one observed callable (or one ``observe()`` name) records, resolved once."""
+
+    __slots__ = (
+        "__weakref__",
+        "attributes",
+        "name",
+        "primitive_type",
+        "series",
+        "slo",
+        "slo_bound",
+        "slo_series",
+        "slo_threshold",
+        "span_name",
+        "store",
+        "workflow_series",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        primitive_type: str = c.FUNCTION_TYPE,
+        slo: SLO | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+        span_name: str | None = None,
+        store: MetricStore = STORE,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"observed name must be a non-empty string, got {name!r}")
+        if not isinstance(primitive_type, str) or not primitive_type:
+            raise ValueError(f"primitive_type must be a non-empty string, got {primitive_type!r}")
+        if slo is not None and not isinstance(slo, SLO):
+            raise TypeError(f"slo must be a tta_observability.SLO, got {type(slo).__name__}")
+        self.store = store
+        self.series = store.primitive(primitive_type, name)
+        self.name = self.series.name
+        #: True when the SLO came from bind_slo() rather than the decorator.
+        self.slo_bound = False
+        if slo is None:
+            slo = _slo_bindings.get(self.name)
+            self.slo_bound = slo is not None
+        self.primitive_type = self.series.ptype
+        self.span_name = span_name or self.name
+        attrs: dict[str, AttributeValue] = dict(attributes or {})
+        attrs[c.ATTR_PRIMITIVE_TYPE] = self.primitive_type
+        attrs[c.ATTR_PRIMITIVE_NAME] = self.name
+        if slo is not None:
+            attrs[c.ATTR_SLO] = slo.name
+        self.attributes = attrs
+        self.slo = slo
+        self.slo_series = store.slo(slo) if slo is not None else None
+        self.slo_threshold = (
+            slo.latency_threshold if slo is not None and slo.latency_threshold else float("inf")
+        )
+        # Created on the first call that turns out to be outermost.
+        self.workflow_series: WorkflowSeries | None = None
+        with _bind_lock:
+            _instruments.add(self)
+
+    def set_slo(self, slo: SLO | None, bound: bool = True) -> None:
+        """Count this instrument's calls towards ``slo`` (None: towards none)."""
+        self.slo_bound = bound
+        self.slo = slo
+        attrs = {k: v for k, v in self.attributes.items() if k != c.ATTR_SLO}
+        if slo is None:
+            self.slo_threshold = float("inf")
+            self.slo_series = None
+        else:
+            self.slo_threshold = slo.latency_threshold or float("inf")
+            attrs[c.ATTR_SLO] = slo.name
+            self.slo_series = self.store.slo(slo)
+        self.attributes = attrs
+
+    # The two halves of a call. Neither raises: a failure inside the library is reported once
+    # and the call is still counted.
+
+    def start(
+        self,
+        parent: context_api.Context | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> Started:
+        self.series.begin()
+        outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
+        try:
+            # ``attributes`` replaces this instrument's set (callers merge once, not per call).
+            attrs = self.attributes if attributes is None else attributes
+            span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
+            # With tracing off there is no span to make current: skip the context switch.
+            token = (
+                attach_context(trace.set_span_in_context(span, parent))
+                if span is not _INVALID_SPAN
+                else NO_CONTEXT
+            )
+        except Exception as exc:
+            report_internal_error("span start", exc)
+            span, token = _INVALID_SPAN, NO_CONTEXT
+        return Started(span, token, outer, perf_counter())
+
+    def finish(self, call: Started, exc: BaseException | None) -> None:
+        duration = perf_counter() - call.t0
+        span, token, outer = call.span, call.token, call.outer
+        try:
+            status = _SUCCESS if exc is None else classify(exc)
+            ctx = span.get_span_context()
+            if ctx.trace_flags & 1:
+                trace_id, span_id = ctx.trace_id, ctx.span_id
+            else:
+                trace_id = span_id = 0
+            self.series.record(status, duration, trace_id, span_id)
+            if status in (_ERROR, _TIMEOUT):
+                self.series.record_error(type(exc).__name__)
+            if self.slo_series is not None and status != _CANCELLED:
+                self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
+            if outer is not None:
+                wf = self.workflow_series
+                if wf is None:
+                    wf = self.workflow_series = self.store.workflow(self.name)
+                wf.record(status, duration, trace_id, span_id)
+        except Exception as internal:
+            report_internal_error("metrics", internal)
+            status = _ERROR if exc is not None else _SUCCESS
+        # Unsampled (and invalid) spans have nothing to annotate or end.
+        span_done = type(span) is _NonRecordingSpan
+        try:
+            if not span_done and span.is_recording():
+                span.set_attribute(c.ATTR_STATUS, c.STATUSES[status])
+                if exc is not None and status != _CANCELLED:
+                    span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
+                    # The type only: exception messages often carry argument values.
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                    if STATE.capture_exception_messages:
+                        span.record_exception(exc)
+                    else:
+                        span.record_exception(exc, {"exception.message": type(exc).__name__})
+        except Exception as internal:
+            report_internal_error("span attributes", internal)
+        finally:
+            if not span_done:
+                try:
+                    span.end()
+                except Exception as internal:
+                    report_internal_error("span end", internal)
+            # The common cases inline: this runs on every call.
+            if outer is not None and outer is not NO_CONTEXT:
+                try:
+                    CURRENT_CALL.reset(outer)  # type: ignore[arg-type]
+                except ValueError as internal:  # ended in another context than it started
+                    report_internal_error("call context reset", internal)
+            if token is not NO_CONTEXT:
+                if type(token) is _Token:
+                    try:
+                        token.var.reset(token)
+                    except ValueError as internal:
+                        report_internal_error("context detach", internal)
+                else:
+                    context_api.detach(token)  # type: ignore[arg-type]
+
+
+_bind_lock = threading.Lock()
+_instruments: weakref.WeakSet[Instrument] = weakref.WeakSet()
+_slo_bindings: dict[str, SLO] = {}
+
+
+def bind_slo(slo: SLO, primitives: Iterable[str]) -> None:
+    """Count calls of the named primitives (``primitive_name``) towards ``slo``.
+
+    Applies to instruments created before and after this call, so an SLO file read by
+    ``setup()`` covers functions decorated at import time. An explicit ``@observed(slo=...)``
+    wins over a binding.
+    """
+    if not isinstance(slo, SLO):
+        raise TypeError(f"bind_slo needs a tta_observability.SLO, got {type(slo).__name__}")
+    names = [primitives] if isinstance(primitives, str) else list(primitives)
+    with _bind_lock:
+        for name in names:
+            _slo_bindings[name] = slo
+        existing = [i for i in _instruments if i.name in names and (i.slo is None or i.slo_bound)]
+    for inst in existing:
+        inst.set_slo(slo)
+
+
+def unbind_slo(bindings: Mapping[str, SLO]) -> None:
+    """Undo :func:`bind_slo` for these ``primitive name -> SLO`` bindings."""
+    with _bind_lock:
+        for name, slo in bindings.items():
+            if _slo_bindings.get(name) == slo:
+                del _slo_bindings[name]
+        existing = [i for i in _instruments if i.slo_bound and bindings.get(i.name) == i.slo]
+    for inst in existing:
+        inst.set_slo(None, bound=False)

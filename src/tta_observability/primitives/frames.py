@@ -1,0 +1,200 @@
+"""What one call of an instrumented primitive does, from its start to its end.
+
+A call opens a :class:`Frame`: it starts the node's span under the current one (or under the
+trace ids its context carries), tells the parent's recogniser (retry, fallback, ...) that a
+child started, runs, and records. The frame also undoes its context changes when a sync
+``execute`` hands back an awaitable, and redoes them where that is awaited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+from collections.abc import Callable
+from typing import Any, Final
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+
+from .. import llm
+from .._call import CURRENT_CALL, NO_CONTEXT, Started
+from .._state import report_internal_error
+from ..context import Binding, enter, leave, parent_from
+from .node import MISSING, Node
+from .recorders import Call, Recogniser
+
+#: The instrumented call in progress in this context (its node and span).
+CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "tta_observability_current_primitive", default=None
+)
+
+
+class Frame:
+    """One call's state between its start and its end."""
+
+    __slots__ = ("binding", "call", "ctoken", "ctx", "parent", "prec", "role", "started")
+
+    def __init__(self, parent: Call | None, ctx: Any, started: Started, call: Call) -> None:
+        self.parent = parent
+        self.ctx = ctx
+        self.started = started
+        self.call = call
+        self.ctoken = CURRENT.set(call)
+        self.binding: Binding | None = None
+        self.role: Any = None
+        self.prec: Recogniser | None = None
+
+
+def _before(node: Node, call: Call, parent: Call | None) -> tuple[Any, Recogniser | None]:
+    prec = None
+    role = MISSING
+    if parent is not None:
+        prec = parent.node.recogniser
+        if prec is not None:
+            role = parent.node.role_of(node.obj)
+            if role is MISSING:
+                prec = None
+            else:
+                prec.child_start(parent, role, call.span)
+    if node.recogniser is not None:
+        node.recogniser.start(call)
+    return role, prec
+
+
+def _open(node: Node, args: Any, kwargs: Any) -> Frame:
+    parent = CURRENT.get()
+    ctx = args[1] if len(args) > 1 else kwargs.get("context")
+    otel_parent = None
+    if parent is None and ctx is not None:
+        try:
+            otel_parent = parent_from(ctx)
+        except Exception as exc:
+            report_internal_error("reading trace ids from the context", exc)
+    started = node.inst.start(otel_parent)
+    call = Call(node, started.span)
+    f = Frame(parent, ctx, started, call)
+    try:
+        f.binding = enter(ctx, started.span) if ctx is not None else None
+    except Exception as exc:
+        report_internal_error("primitive call start (context)", exc)
+    try:
+        f.role, f.prec = _before(node, call, parent)
+    except Exception as exc:
+        report_internal_error("primitive call start", exc)
+    return f
+
+
+def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> None:
+    # Each step on its own, so one failing cannot leak another's state (ids left in the
+    # context, the workflow id left current).
+    try:
+        if exc is None and node.extracts:
+            llm.extract_from_result(result, f.started.span, node.obj)
+        if node.recogniser is not None:
+            node.recogniser.finish(f.call, exc)
+    except Exception as internal:
+        report_internal_error("primitive call finish", internal)
+    try:
+        if f.prec is not None:
+            f.prec.child_end(f.parent, f.role, exc)  # type: ignore[arg-type]
+    except Exception as internal:
+        report_internal_error("primitive call finish (parent)", internal)
+    finally:
+        try:
+            leave(f.binding)
+        except Exception as internal:
+            report_internal_error("primitive call finish (context)", internal)
+    with contextlib.suppress(ValueError):  # finished in another context than it started in
+        CURRENT.reset(f.ctoken)
+    node.inst.finish(f.started, exc)
+
+
+# Stands for "a context to attach again when resumed" in a suspended call's frame.
+_REATTACH: Final = object()
+
+
+def _suspend(f: Frame) -> None:
+    """Undo a call's context changes in this context; :func:`_resume` redoes them where the
+    awaitable it returned is awaited (maybe another task)."""
+    try:
+        leave(f.binding)
+    except Exception as exc:
+        report_internal_error("primitive call suspend", exc)
+    f.binding = None
+    with contextlib.suppress(ValueError):
+        CURRENT.reset(f.ctoken)
+    s = f.started
+    # Instrument.start's tokens: outer is None unless this call is a workflow run, and
+    # NO_CONTEXT means nothing to undo.
+    if s.outer is not None and s.outer is not NO_CONTEXT:
+        with contextlib.suppress(ValueError):
+            CURRENT_CALL.reset(s.outer)  # type: ignore[arg-type]
+        s.outer = NO_CONTEXT
+    if s.token is not NO_CONTEXT:
+        with contextlib.suppress(ValueError):
+            context_api.detach(s.token)  # type: ignore[arg-type]
+        s.token = _REATTACH
+
+
+def _resume(node: Node, f: Frame) -> None:
+    s = f.started
+    if s.token is _REATTACH:
+        s.token = context_api.attach(trace.set_span_in_context(s.span))
+    if s.outer is not None:
+        s.outer = CURRENT_CALL.set(node.inst)
+    f.ctoken = CURRENT.set(f.call)
+    try:
+        f.binding = enter(f.ctx, s.span) if f.ctx is not None else None
+    except Exception as exc:
+        report_internal_error("primitive call resume", exc)
+
+
+async def _await_then_close(node: Node, f: Frame, awaitable: Any) -> Any:
+    _resume(node, f)
+    try:
+        result = await awaitable
+    except BaseException as exc:
+        _close(node, f, None, exc)
+        raise
+    _close(node, f, result, None)
+    return result
+
+
+async def run_async(node: Node, wrapped: Any, args: Any, kwargs: Any) -> Any:
+    f = _open(node, args, kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _close(node, f, None, exc)
+        raise
+    _close(node, f, result, None)
+    return result
+
+
+def run_sync(node: Node, wrapped: Any, args: Any, kwargs: Any) -> Any:
+    f = _open(node, args, kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        _close(node, f, None, exc)
+        raise
+    if inspect.isawaitable(result):
+        # A sync execute handing back a coroutine (a decorator without functools.wraps): the
+        # call is over when that is awaited, not now.
+        _suspend(f)
+        return _await_then_close(node, f, result)
+    _close(node, f, result, None)
+    return result
+
+
+def instance_wrapper(node: Node) -> Callable[..., Any]:
+    """The wrapper of an ``execute`` patched on the instance itself: always this node's."""
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        current = CURRENT.get()
+        if current is not None and current.node is node:
+            return wrapped(*args, **kwargs)  # re-entered from inside its own call
+        return (run_async if node.is_async else run_sync)(node, wrapped, args, kwargs)
+
+    return wrapper
