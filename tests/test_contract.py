@@ -7,8 +7,8 @@ from pathlib import Path
 
 import tta_observability as tto
 from tta_observability import contract as c
-from tta_observability.metrics import MetricStore
 from tta_observability._call import Instrument
+from tta_observability.metrics import MetricStore
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC_NAME = re.compile(
