@@ -8,6 +8,7 @@
 """
 
 from .__about__ import __version__
+from .budget import RunBudget, RunBudgetExceeded
 from .config import ConfigError
 from .context import extract, inject
 from .lifecycle import Handle, metrics_asgi_app, metrics_wsgi_app, setup
@@ -20,6 +21,8 @@ __all__ = [
     "SLO",
     "ConfigError",
     "Handle",
+    "RunBudget",
+    "RunBudgetExceeded",
     "__version__",
     "extract",
     "inject",

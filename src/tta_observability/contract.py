@@ -65,9 +65,56 @@ MAX_LABEL_VALUE_LENGTH: Final = 128
 #: Distinct values one bounded label may take per metric before folding into ``OVERFLOW_VALUE``.
 DEFAULT_MAX_LABEL_VALUES: Final = 1000
 
+#: Calls in one workflow run (observed calls, or LLM calls): agent runs make one to a thousand.
+RUN_CALLS_BUCKETS: Final = (
+    1.0,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+    50.0,
+    100.0,
+    200.0,
+    300.0,
+    500.0,
+    1000.0,
+)
+#: LLM tokens used in one workflow run.
+RUN_TOKENS_BUCKETS: Final = (
+    100.0,
+    300.0,
+    1000.0,
+    3000.0,
+    10000.0,
+    30000.0,
+    100000.0,
+    300000.0,
+    1000000.0,
+    3000000.0,
+    10000000.0,
+)
+#: US dollars spent on LLM calls in one workflow run: a hundredth of a cent to a hundred dollars.
+RUN_COST_BUCKETS_USD: Final = (
+    0.0001,
+    0.0003,
+    0.001,
+    0.003,
+    0.01,
+    0.03,
+    0.1,
+    0.3,
+    1.0,
+    3.0,
+    10.0,
+    30.0,
+    100.0,
+)
+
 #: Labels whose values come from user data and so are bounded by the cardinality guard.
 BOUNDED_LABELS: Final = frozenset(
-    {"primitive_name", "error_type", "slo", "workflow", "route", "model"}
+    {"primitive_name", "error_type", "slo", "workflow", "route", "model", "parent", "child"}
 )
 
 
@@ -189,6 +236,61 @@ WORKFLOW_DURATION = Metric(
     DURATION_BUCKETS_SECONDS,
     group="workflow",
 )
+PRIMITIVE_SELF_DURATION = Metric(
+    "tta_primitive_self_duration_seconds",
+    "histogram",
+    "Time of a call not covered by any of its observed children (overlapping children count "
+    "once); only calls that had children, as a leaf's self time is its duration.",
+    _P,
+    DURATION_BUCKETS_SECONDS,
+    group="shape",
+)
+WORKFLOW_EDGE_INFO = Metric(
+    "tta_workflow_edge_info",
+    "gauge",
+    'Always 1; one series per parent -> child edge of a workflow (the root has parent "").',
+    ("workflow", "parent", "child"),
+    group="shape",
+)
+WORKFLOW_RUN_PRIMITIVE_CALLS = Metric(
+    "tta_workflow_run_primitive_calls",
+    "histogram",
+    "Observed calls made by one workflow run, its root included; one observation per run.",
+    ("workflow",),
+    RUN_CALLS_BUCKETS,
+    group="shape",
+)
+WORKFLOW_RUN_LLM_CALLS = Metric(
+    "tta_workflow_run_llm_calls",
+    "histogram",
+    "LLM calls (llm primitives and record_llm_usage() reports) made by one workflow run.",
+    ("workflow",),
+    RUN_CALLS_BUCKETS,
+    group="shape",
+)
+WORKFLOW_RUN_LLM_TOKENS = Metric(
+    "tta_workflow_run_llm_tokens",
+    "histogram",
+    "LLM tokens (input and output) used by one workflow run.",
+    ("workflow",),
+    RUN_TOKENS_BUCKETS,
+    group="shape",
+)
+WORKFLOW_RUN_COST = Metric(
+    "tta_workflow_run_cost_usd",
+    "histogram",
+    "LLM spend in US dollars of one workflow run.",
+    ("workflow",),
+    RUN_COST_BUCKETS_USD,
+    group="shape",
+)
+RUN_BUDGET_EXCEEDED = Metric(
+    "tta_run_budget_exceeded_total",
+    "counter",
+    "Runs stopped by a RunBudget, by the limit they hit (llm_calls, tokens or cost_usd).",
+    ("workflow", "limit"),
+    group="budget",
+)
 RETRY_ATTEMPTS = Metric(
     "tta_retry_attempts_total",
     "counter",
@@ -308,6 +410,13 @@ METRICS: Final[tuple[Metric, ...]] = (
     SPANS_DROPPED,
     WORKFLOW_EXECUTIONS,
     WORKFLOW_DURATION,
+    PRIMITIVE_SELF_DURATION,
+    WORKFLOW_EDGE_INFO,
+    WORKFLOW_RUN_PRIMITIVE_CALLS,
+    WORKFLOW_RUN_LLM_CALLS,
+    WORKFLOW_RUN_LLM_TOKENS,
+    WORKFLOW_RUN_COST,
+    RUN_BUDGET_EXCEEDED,
     RETRY_ATTEMPTS,
     FALLBACK_ACTIVATIONS,
     TIMEOUTS,
@@ -374,3 +483,13 @@ ATTR_GEN_AI_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 
 #: ``primitive_type`` of a plain decorated function.
 FUNCTION_TYPE: Final = "function"
+#: ``primitive_type`` of an LLM call: a RunBudget counts these.
+LLM_TYPE: Final = "llm"
+
+#: ``parent`` label of a workflow's root in ``tta_workflow_edge_info``.
+ROOT_PARENT: Final = ""
+#: ``limit`` label values of ``tta_run_budget_exceeded_total``.
+LIMIT_LLM_CALLS: Final = "llm_calls"
+LIMIT_TOKENS: Final = "tokens"
+LIMIT_COST_USD: Final = "cost_usd"
+BUDGET_LIMITS: Final = (LIMIT_LLM_CALLS, LIMIT_TOKENS, LIMIT_COST_USD)

@@ -69,12 +69,47 @@ class LabelGuard:
 class Histogram:
     """Bucket counts, sum and the latest exemplar per bucket for one label set."""
 
-    __slots__ = ("buckets", "exemplars", "sum")
+    __slots__ = ("bounds", "buckets", "exemplars", "sum")
+
+    def __init__(self, bounds: tuple[float, ...] = _BOUNDS) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)
+        self.exemplars: list[RawExemplar | None] = [None] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float, trace_id: int, span_id: int, now: float) -> None:
+        """Add one observation; the caller holds the lock that guards this histogram."""
+        i = bisect_left(self.bounds, value)
+        self.buckets[i] += 1
+        self.sum += value
+        if trace_id:
+            self.exemplars[i] = (trace_id, span_id, value, now)
+
+    def read(self) -> tuple[list[int], list[RawExemplar | None], float]:
+        return list(self.buckets), list(self.exemplars), self.sum
+
+
+class RunHistograms:
+    """The shape of a workflow's runs: one observation per run in each histogram."""
+
+    __slots__ = ("calls", "cost_usd", "llm_calls", "lock", "tokens")
 
     def __init__(self) -> None:
-        self.buckets = [0] * (len(_BOUNDS) + 1)
-        self.exemplars: list[RawExemplar | None] = [None] * (len(_BOUNDS) + 1)
-        self.sum = 0.0
+        self.lock = threading.Lock()
+        self.calls = Histogram(c.RUN_CALLS_BUCKETS)
+        self.llm_calls = Histogram(c.RUN_CALLS_BUCKETS)
+        self.tokens = Histogram(c.RUN_TOKENS_BUCKETS)
+        self.cost_usd = Histogram(c.RUN_COST_BUCKETS_USD)
+
+    def record(
+        self, calls: int, llm_calls: int, tokens: int, cost_usd: float, trace_id: int, span_id: int
+    ) -> None:
+        now = time.time() if trace_id else 0.0
+        with self.lock:
+            self.calls.observe(calls, trace_id, span_id, now)
+            self.llm_calls.observe(llm_calls, trace_id, span_id, now)
+            self.tokens.observe(tokens, trace_id, span_id, now)
+            self.cost_usd.observe(cost_usd, trace_id, span_id, now)
 
 
 class OutcomeSeries:
@@ -107,7 +142,7 @@ class OutcomeSeries:
 class PrimitiveSeries(OutcomeSeries):
     """Every per-call series of one (primitive_type, primitive_name)."""
 
-    __slots__ = ("begin", "begun", "errors", "name", "ptype", "store")
+    __slots__ = ("begin", "begun", "errors", "name", "ptype", "self_hist", "store")
 
     def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
         super().__init__()
@@ -115,6 +150,8 @@ class PrimitiveSeries(OutcomeSeries):
         self.ptype = ptype
         self.name = name
         self.errors: dict[str, int] = {}
+        #: Self time, created by the first call that has children (a leaf's is its duration).
+        self.self_hist: Histogram | None = None
         # In flight = begun - finished (the sum of the outcome counts). next() on
         # itertools.count is atomic under the GIL, so starting a call takes no lock.
         self.begun = itertools.count(1)
@@ -127,6 +164,14 @@ class PrimitiveSeries(OutcomeSeries):
         # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
         begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
         return begun - finished
+
+    def record_self(self, seconds: float, trace_id: int, span_id: int) -> None:
+        now = time.time() if trace_id else 0.0
+        with self.lock:
+            hist = self.self_hist
+            if hist is None:
+                hist = self.self_hist = Histogram()
+            hist.observe(seconds, trace_id, span_id, now)
 
     def record_error(self, error_type: str) -> None:
         label = self.store.error_type_guard.admit(error_type)
@@ -151,11 +196,24 @@ class SLOSeries:
 
 
 class WorkflowSeries(OutcomeSeries):
-    __slots__ = ("workflow",)
+    __slots__ = ("runs", "workflow")
 
     def __init__(self, workflow: str) -> None:
         super().__init__()
         self.workflow = workflow
+        #: Per-run shape, created by the first run that has one (more than one call, or LLM).
+        self.runs: RunHistograms | None = None
+
+    def record_run(
+        self, calls: int, llm_calls: int, tokens: int, cost_usd: float, trace_id: int, span_id: int
+    ) -> None:
+        runs = self.runs
+        if runs is None:
+            with self.lock:
+                runs = self.runs
+                if runs is None:
+                    runs = self.runs = RunHistograms()
+        runs.record(calls, llm_calls, tokens, cost_usd, trace_id, span_id)
 
 
 class LabeledCounter:
@@ -215,10 +273,14 @@ class MetricStore(Collector):
         self.primitives: dict[tuple[str, str], PrimitiveSeries] = {}
         self.slos: dict[str, SLOSeries] = {}
         self.workflows: dict[str, WorkflowSeries] = {}
+        self.edges: dict[tuple[str, str, str], None] = {}
         self.error_type_guard = self.guard(c.PRIMITIVE_ERRORS.name, "error_type")
         self.counters: dict[str, LabeledCounter] = {}
         for metric in c.METRICS:
-            if metric.group in ("recovery", "llm", "export") or metric is c.LABEL_OVERFLOW:
+            if (
+                metric.group in ("recovery", "llm", "export", "budget")
+                or metric is c.LABEL_OVERFLOW
+            ):
                 self.counters[metric.name] = LabeledCounter(
                     metric,
                     {
@@ -280,6 +342,23 @@ class MetricStore(Collector):
                 series = self.workflows[admitted] = WorkflowSeries(admitted)
             return series
 
+    def edge(self, workflow: str, parent: str, child: str) -> None:
+        """Export the edge ``parent -> child`` of ``workflow`` (``parent=""`` for the root)."""
+        name = c.WORKFLOW_EDGE_INFO.name
+        key = (
+            self.guard(name, "workflow").admit(workflow),
+            self.guard(name, "parent").admit(parent) if parent else parent,
+            self.guard(name, "child").admit(child),
+        )
+        if key in self.edges:
+            return
+        with self.lock:
+            # Each label is bounded; their combinations are too.
+            if len(self.edges) < _MAX_EDGES_PER_LABEL_VALUE * self.max_label_values:
+                self.edges[key] = None
+            else:
+                self.edges[(c.OVERFLOW_VALUE, c.OVERFLOW_VALUE, c.OVERFLOW_VALUE)] = None
+
     def counter(self, metric: c.Metric) -> LabeledCounter:
         return self.counters[metric.name]
 
@@ -296,6 +375,7 @@ class MetricStore(Collector):
         yield from self._collect_primitives(common)
         yield from self._collect_slos(common)
         yield from self._collect_workflows(common)
+        yield from self._collect_shape(common)
         for counter in self.counters.values():
             yield _family(counter.metric, common, sorted(counter.values.items()))
         if self.build_info is not None:
@@ -365,6 +445,58 @@ class MetricStore(Collector):
             _add_outcomes(w, labels, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
 
+    def _collect_shape(self, common: dict[str, str]) -> Iterator[Metric]:
+        self_time = _new(c.PRIMITIVE_SELF_DURATION)
+        with self.lock:
+            primitives = list(self.primitives.values())
+            workflows = list(self.workflows.values())
+            edges = sorted(self.edges)
+        for p in primitives:
+            if p.self_hist is None:
+                continue
+            with p.lock:
+                read = p.self_hist.read()
+            labels = {**common, "primitive_type": p.ptype, "primitive_name": p.name}
+            _add_histogram(self_time, c.PRIMITIVE_SELF_DURATION.name, labels, *read)
+        yield self_time
+        edge_info = _new(c.WORKFLOW_EDGE_INFO)
+        for workflow, parent, child in edges:
+            labels = {**common, "workflow": workflow, "parent": parent, "child": child}
+            edge_info.add_sample(c.WORKFLOW_EDGE_INFO.name, labels, 1.0)
+        yield edge_info
+        run_metrics = (
+            c.WORKFLOW_RUN_PRIMITIVE_CALLS,
+            c.WORKFLOW_RUN_LLM_CALLS,
+            c.WORKFLOW_RUN_LLM_TOKENS,
+            c.WORKFLOW_RUN_COST,
+        )
+        families = [_new(m) for m in run_metrics]
+        for w in workflows:
+            runs = w.runs
+            if runs is None:
+                continue
+            with runs.lock:
+                reads = [h.read() for h in (runs.calls, runs.llm_calls, runs.tokens, runs.cost_usd)]
+            labels = {**common, "workflow": w.workflow}
+            for fam, metric, read in zip(families, run_metrics, reads, strict=True):
+                _add_histogram(fam, metric.name, labels, *read, le=_le(metric.buckets))
+        yield from families
+
+
+#: Edges kept per allowed label value (``max_label_values``) before they fold into one.
+_MAX_EDGES_PER_LABEL_VALUE = 10
+
+_le_cache: dict[tuple[float, ...], tuple[str, ...]] = {}
+
+
+def _le(bounds: tuple[float, ...] | None) -> tuple[str, ...]:
+    if bounds is None or bounds == _BOUNDS:
+        return _LE
+    le = _le_cache.get(bounds)
+    if le is None:
+        le = _le_cache[bounds] = (*(floatToGoString(b) for b in bounds), "+Inf")  # type: ignore[no-untyped-call]
+    return le
+
 
 #: Every contract metric a store emits (the CI metrics are pushed by the CLI instead).
 _EMITTED: tuple[c.Metric, ...] = tuple(m for m in c.METRICS if m.group != "ci")
@@ -428,12 +560,16 @@ def _add_histogram(
     buckets: list[int],
     exemplars: list[RawExemplar | None],
     total: float,
+    le: tuple[str, ...] = _LE,
 ) -> None:
     cumulative = 0
-    for le, n, ex in zip(_LE, buckets, exemplars, strict=True):
+    for le_value, n, ex in zip(le, buckets, exemplars, strict=True):
         cumulative += n
         fam.add_sample(
-            f"{name}_bucket", {**labels, "le": le}, float(cumulative), exemplar=_exemplar(ex)
+            f"{name}_bucket",
+            {**labels, "le": le_value},
+            float(cumulative),
+            exemplar=_exemplar(ex),
         )
     fam.add_sample(f"{name}_count", labels, float(cumulative))
     fam.add_sample(f"{name}_sum", labels, total)
