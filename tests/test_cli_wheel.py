@@ -110,6 +110,23 @@ def test_package_and_assets_come_from_the_wheel(venv: Venv) -> None:
     assert rules.endswith("tta_observability/_assets/rules")
 
 
+def test_default_llm_price_table_comes_with_the_wheel(venv: Venv) -> None:
+    with zipfile.ZipFile(venv.wheel) as whl:
+        assert "tta_observability/data/llm_prices.json" in whl.namelist()
+    code = (
+        "import tta_observability as t, tta_observability.llm_prices as p;"
+        "print(len(p.load_defaults()), p.default_table_info()['as_of']);"
+        "print(t.record_llm_usage('openai', 'gpt-4o-mini', 1_000_000, 0))"
+    )
+    result = subprocess.run(
+        [venv.python, "-c", code], capture_output=True, text=True, cwd=venv.work, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    count, cost = result.stdout.splitlines()
+    assert int(count.split()[0]) >= 30
+    assert float(cost) == 0.15
+
+
 def test_help_on_every_command(venv: Venv) -> None:
     commands = [
         [],

@@ -340,18 +340,37 @@ ROUTER_DECISIONS = Metric(
     ("primitive_name", "route"),
     group="recovery",
 )
+#: ``workflow`` of LLM series recorded outside any workflow run.
+NO_WORKFLOW: Final = "none"
+#: ``resource`` of the rate-limit gauges.
+RATELIMIT_RESOURCES: Final = ("requests", "tokens", "input_tokens", "output_tokens")
+
 LLM_TOKENS = Metric(
     "tta_llm_tokens_total",
     "counter",
-    "LLM tokens used, by token_type (input or output).",
-    ("provider", "model", "token_type"),
+    "LLM tokens used, by workflow run and token_type (input or output).",
+    ("workflow", "provider", "model", "token_type"),
     group="llm",
 )
 LLM_COST = Metric(
     "tta_llm_cost_usd_total",
     "counter",
-    "LLM spend in US dollars.",
-    ("provider", "model"),
+    "LLM spend in US dollars, by workflow run.",
+    ("workflow", "provider", "model"),
+    group="llm",
+)
+LLM_RATELIMIT_LIMIT = Metric(
+    "tta_llm_ratelimit_limit",
+    "gauge",
+    "Provider rate limit from the last response's headers, by resource.",
+    ("provider", "model", "resource"),
+    group="llm",
+)
+LLM_RATELIMIT_REMAINING = Metric(
+    "tta_llm_ratelimit_remaining",
+    "gauge",
+    "What is left of the provider rate limit, from the last response's headers.",
+    ("provider", "model", "resource"),
     group="llm",
 )
 LLM_BUDGET = Metric(
@@ -427,6 +446,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     LLM_TOKENS,
     LLM_COST,
     LLM_BUDGET,
+    LLM_RATELIMIT_LIMIT,
+    LLM_RATELIMIT_REMAINING,
     CI_STEP_DURATION,
     CI_STEP_LAST_SUCCESS,
     CI_STEP_RUNS,

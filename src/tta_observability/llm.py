@@ -22,18 +22,27 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
+from . import _ratelimit
 from . import contract as c
+from ._call import CURRENT_CALL
 from ._state import report_internal_error
+from .llm_prices import cost_for, set_prices
 from .metrics import STORE
+
+__all__ = [
+    "cost_for",
+    "extract_from_result",
+    "observe_result",
+    "provider_and_model",
+    "record_llm_usage",
+    "set_prices",
+    "usage_of",
+]
 
 UNKNOWN: Final = "unknown"
 
 _TOKENS = STORE.counter(c.LLM_TOKENS)
 _COST = STORE.counter(c.LLM_COST)
-
-# USD per token, keyed by "provider/model" and by "model".
-_prices: dict[str, tuple[float, float]] = {}
-_prices_lock = threading.Lock()
 
 # Model-name prefixes that identify the provider when the result does not say.
 _PROVIDER_BY_PREFIX: Final = (
@@ -49,60 +58,10 @@ _PROVIDER_BY_PREFIX: Final = (
 )
 
 
-def _price_pair(model: str, value: Any) -> tuple[float, float]:
-    if isinstance(value, Mapping):
-        unknown = set(value) - {"input", "output"}
-        if unknown or not value:
-            raise ValueError(
-                f"llm price for {model!r} must have keys 'input' and/or 'output' "
-                f"(USD per million tokens), got {sorted(map(str, value))}"
-            )
-        pair = (value.get("input", 0.0), value.get("output", 0.0))
-    elif isinstance(value, tuple | list) and len(value) == 2:
-        pair = (value[0], value[1])
-    else:
-        raise ValueError(
-            f"llm price for {model!r} must be {{'input': usd, 'output': usd}} or "
-            f"(input_usd, output_usd) per million tokens, got {value!r}"
-        )
-    out = []
-    for part in pair:
-        if isinstance(part, bool) or not isinstance(part, int | float) or part < 0:
-            raise ValueError(f"llm price for {model!r} must be non-negative numbers, got {value!r}")
-        if not math.isfinite(part):
-            raise ValueError(f"llm price for {model!r} must be finite, got {value!r}")
-        out.append(float(part) / 1_000_000)
-    return out[0], out[1]
-
-
-def set_prices(prices: Mapping[str, Any] | None) -> None:
-    """Replace the price table: model (or ``"provider/model"``) -> USD per **million** tokens.
-
-    >>> set_prices({"gpt-4o-mini": {"input": 0.15, "output": 0.60},
-    ...             "anthropic/claude-3-5-haiku": (0.80, 4.00)})
-    >>> set_prices(None)  # no prices: cost is only recorded when passed explicitly
-    """
-    if prices is None:
-        table: dict[str, tuple[float, float]] = {}
-    elif not isinstance(prices, Mapping):
-        raise ValueError(f"llm_prices must be a mapping of model to prices, got {prices!r}")
-    else:
-        table = {}
-        for model, value in prices.items():
-            if not isinstance(model, str) or not model:
-                raise ValueError(f"llm_prices keys must be model names, got {model!r}")
-            table[model] = _price_pair(model, value)
-    with _prices_lock:
-        _prices.clear()
-        _prices.update(table)
-
-
-def cost_for(provider: str, model: str, input_tokens: int, output_tokens: int) -> float | None:
-    """Cost in USD from the price table, or None when the model has no price."""
-    price = _prices.get(f"{provider}/{model}") or _prices.get(model)
-    if price is None:
-        return None
-    return input_tokens * price[0] + output_tokens * price[1]
+def workflow_name() -> str:
+    """The ``workflow`` label for spend recorded now: the current workflow run's name."""
+    run = CURRENT_CALL.get()
+    return c.NO_WORKFLOW if run is None else run.name
 
 
 def _check_tokens(name: str, value: Any) -> int:
@@ -118,13 +77,17 @@ def _record(
     input_tokens: int,
     output_tokens: int,
     cost_usd: float | None,
+    headers: Any = None,
 ) -> float | None:
-    _TOKENS.inc((provider, model, "input"), input_tokens)
-    _TOKENS.inc((provider, model, "output"), output_tokens)
+    workflow = workflow_name()
+    _TOKENS.inc((workflow, provider, model, "input"), input_tokens)
+    _TOKENS.inc((workflow, provider, model, "output"), output_tokens)
     if cost_usd is None:
         cost_usd = cost_for(provider, model, input_tokens, output_tokens)
     if cost_usd is not None:
-        _COST.inc((provider, model), cost_usd)
+        _COST.inc((workflow, provider, model), cost_usd)
+    if headers is not None:
+        _ratelimit.record(provider, model, headers)
     if span.is_recording():
         span.set_attribute(c.ATTR_GEN_AI_SYSTEM, provider)
         span.set_attribute(c.ATTR_GEN_AI_REQUEST_MODEL, model)
@@ -139,10 +102,14 @@ def record_llm_usage(
     input_tokens: int,
     output_tokens: int,
     cost_usd: float | None = None,
+    headers: Mapping[str, Any] | None = None,
 ) -> float | None:
     """Count one LLM call's tokens (and cost) and tag the current span with GenAI attributes.
 
     Returns the cost recorded: ``cost_usd`` when given, else the price-table cost, else None.
+    ``headers``: the response's HTTP headers (a mapping, names in any case, or a list of
+    pairs); their rate-limit values set ``tta_llm_ratelimit_limit``/``_remaining``. Missing or
+    malformed values are skipped (one log line), never raised.
 
     >>> record_llm_usage("openai", "gpt-4o-mini", input_tokens=120, output_tokens=30)
     """
@@ -158,6 +125,13 @@ def record_llm_usage(
         or not math.isfinite(cost_usd)
     ):
         raise ValueError(f"cost_usd must be a non-negative number or None, got {cost_usd!r}")
+    if headers is not None and not (
+        callable(getattr(headers, "items", None)) or isinstance(headers, list | tuple)
+    ):
+        raise ValueError(
+            f"headers must be a mapping of response headers or a list of (name, value) pairs, "
+            f"got {type(headers).__name__}"
+        )
     return _record(
         trace.get_current_span(),
         provider.lower(),
@@ -165,6 +139,7 @@ def record_llm_usage(
         input_tokens,
         output_tokens,
         None if cost_usd is None else float(cost_usd),
+        headers,
     )
 
 
@@ -259,11 +234,31 @@ def provider_and_model(result: Any, source: Any = None) -> tuple[str, str]:
     return provider.lower(), model
 
 
+#: API hosts of raw SDK responses, for their provider.
+_PROVIDER_BY_HOST: Final = {"api.openai.com": "openai", "api.anthropic.com": "anthropic"}
+
+
+def _raw_response_labels(raw: Any, source: Any) -> tuple[str, str]:
+    """(provider, model) of an SDK raw response, whose body is not read: from the object that
+    produced it, else the API host; the model stays ``unknown`` unless the source names it."""
+    model = _first_str(getattr(source, "model", None)) or UNKNOWN
+    provider = _first_str(getattr(source, "provider", None))
+    if provider is None:
+        url = getattr(getattr(raw, "http_response", None), "url", None)
+        provider = _PROVIDER_BY_HOST.get(str(getattr(url, "host", "")), UNKNOWN)
+    return provider.lower(), model
+
+
 def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
     """Record the usage ``result`` carries on ``span``, unless this trace already counted that
-    usage object. Raises what reading the result raises; see :func:`extract_from_result`."""
+    usage object, and the rate-limit headroom its response headers carry. Raises what reading
+    the result raises; see :func:`extract_from_result`."""
     found = usage_of(result)
     if found is None:
+        # A raw SDK response (``with_raw_response``): its headers, never its body, which the
+        # application may not have read yet.
+        if _ratelimit.is_raw_response(result):
+            _ratelimit.record(*_raw_response_labels(result, source), result.headers)
         return
     usage, inp, out = found
     if not _first_in_trace(span, usage):
@@ -275,7 +270,7 @@ def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
     cost_usd = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
     if cost_usd is not None and (cost_usd < 0 or not math.isfinite(cost_usd)):
         cost_usd = None
-    _record(span, provider, model, inp, out, cost_usd)
+    _record(span, provider, model, inp, out, cost_usd, _ratelimit.headers_of(result))
 
 
 def extract_from_result(result: Any, span: trace.Span, source: Any = None) -> None:
