@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tta_observability import contract, stack
+from tta_observability.mixin import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose"
@@ -532,7 +533,7 @@ def contract_job_regex() -> str:
 
 
 def test_longterm_config_is_the_base_plus_remote_write() -> None:
-    assert stack.main(["--check"]) == 0
+    assert generate.main(["stack", "--check"]) == 0
     base = load(PROM / "prometheus.yml")
     longterm = load(PROM / "prometheus-longterm.yml")
     assert {k: v for k, v in longterm.items() if k != "remote_write"} == base

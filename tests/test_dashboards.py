@@ -9,11 +9,9 @@ real ``promtool``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,9 @@ import yaml
 
 from tta_observability import contract as c
 from tta_observability.mixin import dashboards as d
-from tta_observability.mixin import rules
+from tta_observability.mixin import generate, rules
+from tta_observability.mixin.config import DEFAULT
+from tta_observability.mixin.rules import names
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
@@ -98,70 +98,11 @@ def all_queries() -> list[tuple[str, str]]:
 
 def test_committed_json_is_the_generator_output() -> None:
     assert sorted(p.name for p in DASHBOARDS.glob("*.json")) == sorted(EXPECTED_UIDS)
-    assert d.stale(DASHBOARDS) == [], (
-        "dashboards/ differs from src/tta_observability/mixin/dashboards.py; "
-        "run: python -m tta_observability.mixin.dashboards"
+    files = generate.generate(ROOT, parts=["dashboards"])
+    assert generate.stale(ROOT, files) == [], (
+        "dashboards/ differs from src/tta_observability/mixin/dashboards/; "
+        "run: python -m tta_observability.mixin"
     )
-
-
-def test_default_out_is_the_checkout_only(tmp_path: Path) -> None:
-    assert d.default_out() == DASHBOARDS
-    checkout = tmp_path / "checkout"
-    (checkout / "src" / "tta_observability" / "mixin").mkdir(parents=True)
-    (checkout / "pyproject.toml").write_text("[project]\n")
-    module = checkout / "src" / "tta_observability" / "mixin" / "dashboards.py"
-    assert d.default_out(module) == checkout / "dashboards"
-    # Installed from a wheel: three levels up is lib/python3.X of the virtual environment,
-    # even when a pyproject.toml happens to be there.
-    lib = tmp_path / "venv" / "lib" / "python3.11"
-    (lib / "site-packages" / "tta_observability" / "mixin").mkdir(parents=True)
-    installed = lib / "site-packages" / "tta_observability" / "mixin" / "dashboards.py"
-    assert d.default_out(installed) is None
-    (lib / "pyproject.toml").write_text("[project]\n")
-    assert d.default_out(installed) is None
-
-
-def test_installed_module_requires_out(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    monkeypatch.setattr(d, "default_out", lambda: None)
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as info:
-        d.main([])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
-    assert "not running from a source checkout" in err
-    assert "pass --out DIR" in err
-    assert list(tmp_path.iterdir()) == []
-    assert d.main(["--out", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(EXPECTED_UIDS)
-
-
-def test_module_run_from_an_installed_copy_writes_nowhere(tmp_path: Path) -> None:
-    """``python -m`` of a copy laid out as in a wheel's site-packages, in a fresh process."""
-    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
-    package = Path(d.__file__).resolve().parents[1]
-    shutil.copytree(package, site / "tta_observability", ignore=shutil.ignore_patterns("_*cache*"))
-    result = subprocess.run(
-        [sys.executable, "-m", "tta_observability.mixin.dashboards"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(site)},
-        timeout=60,
-    )
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert "pass --out DIR" in result.stderr
-    assert not (site.parent / "dashboards").exists()
-    assert not (site.parents[1] / "dashboards").exists()
-
-
-def test_check_mode_reports_a_stale_file(tmp_path: Path) -> None:
-    d.write(tmp_path)
-    assert d.main(["--out", str(tmp_path), "--check"]) == 0
-    (tmp_path / "sre.json").write_text("{}\n")
-    assert d.stale(tmp_path) == ["sre.json"]
-    assert d.main(["--out", str(tmp_path), "--check"]) == 1
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_UIDS))
@@ -465,7 +406,7 @@ def test_scrape_series_are_the_tta_apps_targets() -> None:
     for where, expr in all_queries():
         for name in SCRAPE_SERIES:
             for matchers in selectors(expr, name):
-                assert f'job=~"{rules.TTA_JOB_REGEX}"' in matchers, f"{where}: {name}{matchers}"
+                assert DEFAULT.job_selector in matchers, f"{where}: {name}{matchers}"
                 checked += 1
     assert checked >= 5
     health = {p["title"]: p for p in panels(ALL["platform-health.json"])}
@@ -486,11 +427,11 @@ def test_filter_check_catches_a_missing_filter() -> None:
 
 def test_recorded_labels_follow_the_rules() -> None:
     recorded = recorded_labels()
-    assert recorded[rules.PRIMITIVE_EXECUTIONS_RATE5M] >= {"service_name", "primitive_name"}
-    assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == {"service_name", "environment", "slo"}
+    assert recorded[names.PRIMITIVE_EXECUTIONS_RATE5M] >= {"service_name", "primitive_name"}
+    assert recorded[names.SLO_ERROR_BUDGET_REMAINING] == {"service_name", "environment", "slo"}
     assert recorded[d.SERVICE_CALL_RATE] == set(d.SERVICE)
-    assert recorded[rules.SLO_ERROR_BUDGET_REMAINING] == set(d.SLO_KEY)
-    assert recorded[rules.SERVICE_LLM_COST_USD_INCREASE1H] == set(d.SERVICE)
+    assert recorded[names.SLO_ERROR_BUDGET_REMAINING] == set(d.SLO_KEY)
+    assert recorded[names.SERVICE_LLM_COST_USD_INCREASE1H] == set(d.SERVICE)
 
 
 def slo_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -510,7 +451,7 @@ def slo_targets() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 
 def test_slo_panels_keep_service_and_environment() -> None:
     """An SLO name is unique only per service and environment: prod and dev must not merge."""
-    key = set(rules.SLO_KEY)
+    key = set(names.SLO_KEY)
     assert key == {"service_name", "environment", "slo"}
     checked = set()
     for where, p, t in slo_targets():
@@ -526,8 +467,8 @@ def test_slo_panels_keep_service_and_environment() -> None:
             continue
         if p["type"] == "table":
             organize = next(x for x in p["transformations"] if x["id"] == "organize")["options"]
-            names = organize["renameByName"]
-            assert [names[k] for k in ("service_name", "environment", "slo")] == [
+            renamed = organize["renameByName"]
+            assert [renamed[k] for k in ("service_name", "environment", "slo")] == [
                 "Service",
                 "Environment",
                 "SLO",

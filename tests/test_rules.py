@@ -7,13 +7,17 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tta_observability import contract
-from tta_observability.mixin import rules
+from tta_observability.mixin import generate, rules
+from tta_observability.mixin.config import DEFAULT, RUNBOOK_BASE_URL, RUNBOOK_BASE_URL_ENV
+from tta_observability.mixin.rules import names
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES_DIR = ROOT / "rules"
@@ -54,23 +58,11 @@ def _rule_paths() -> list[Path]:
 def test_committed_rule_files_match_the_generator() -> None:
     for name, text in rules.render().items():
         path = RULES_DIR / name
-        assert path.exists(), f"{path} missing: run python -m tta_observability.mixin.rules"
+        assert path.exists(), f"{path} missing: run python -m tta_observability.mixin"
         assert path.read_text(encoding="utf-8") == text, (
-            f"{path} differs from the generator: run python -m tta_observability.mixin.rules"
+            f"{path} differs from the generator: run python -m tta_observability.mixin"
         )
     assert sorted(p.name for p in RULES_DIR.glob("*.yml")) == sorted(rules.render())
-
-
-def test_main_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert rules.main(["--out", str(tmp_path), "--check"]) == 1
-    assert not list(tmp_path.iterdir())
-    assert rules.main(["--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(rules.render())
-    assert rules.main(["--out", str(tmp_path), "--check"]) == 0
-    (tmp_path / rules.SLO_FILE).write_text("groups: []\n", encoding="utf-8")
-    capsys.readouterr()
-    assert rules.main(["--out", str(tmp_path), "--check"]) == 1
-    assert capsys.readouterr().out.strip() == f"differs: {tmp_path / rules.SLO_FILE}"
 
 
 def _runbook_urls(directory: Path) -> set[str]:
@@ -85,27 +77,27 @@ def _runbook_urls(directory: Path) -> set[str]:
 
 def test_runbook_base_url_option(tmp_path: Path) -> None:
     names = {a.name for a in rules.alerts()}
-    assert _runbook_urls(RULES_DIR) == {f"{rules.RUNBOOK_BASE_URL}{n}.md" for n in names}
+    assert _runbook_urls(RULES_DIR) == {f"{RUNBOOK_BASE_URL}{n}.md" for n in names}
     wiki, local = "https://wiki.example/rb/", "http://127.0.0.1:8000/runbooks/"
     flag, env_dir, default_dir = tmp_path / "flag", tmp_path / "env", tmp_path / "default"
     # A missing trailing slash is added: the alert name is appended to the base.
-    assert rules.main(["--out", str(flag), "--runbook-base-url", wiki.rstrip("/")]) == 0
-    assert _runbook_urls(flag) == {f"{wiki}{n}.md" for n in names}
-    assert rules.main(["--out", str(flag), "--check", "--runbook-base-url", wiki]) == 0
-    assert rules.main(["--out", str(flag), "--check"]) == 1
+    assert generate.main(["rules", "--out", str(flag), "--runbook-base-url", wiki[:-1]]) == 0
+    assert _runbook_urls(flag / "rules") == {f"{wiki}{n}.md" for n in names}
+    assert generate.main(["rules", "--out", str(flag), "--check", "--runbook-base-url", wiki]) == 0
+    assert generate.main(["rules", "--out", str(flag), "--check"]) == 1
     # The environment variable, through the documented command line.
-    module = ("python3", "-m", "tta_observability.mixin.rules")
-    env = {**os.environ, rules.RUNBOOK_BASE_URL_ENV: local}
+    module = (sys.executable, "-m", "tta_observability.mixin", "rules")
+    env = {**os.environ, RUNBOOK_BASE_URL_ENV: local}
     result = _run(*module, "--out", str(env_dir), env=env)
     assert result.returncode == 0, result.stderr
-    assert _runbook_urls(env_dir) == {f"{local}{n}.md" for n in names}
+    assert _runbook_urls(env_dir / "rules") == {f"{local}{n}.md" for n in names}
     # The flag wins over the variable.
     result = _run(*module, "--out", str(flag), "--check", "--runbook-base-url", wiki, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     # An empty variable means the default.
-    env[rules.RUNBOOK_BASE_URL_ENV] = ""
+    env[RUNBOOK_BASE_URL_ENV] = ""
     assert _run(*module, "--out", str(default_dir), env=env).returncode == 0
-    assert _runbook_urls(default_dir) == _runbook_urls(RULES_DIR)
+    assert _runbook_urls(default_dir / "rules") == _runbook_urls(RULES_DIR)
 
 
 @pytest.mark.parametrize(
@@ -121,12 +113,12 @@ def test_bad_runbook_base_url_is_rejected(
     url: str, problem: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(problem)):
-        rules.render(url)
+        rules.render(replace(DEFAULT, runbook_base_url=url))
     with pytest.raises(SystemExit) as exc:
-        rules.main(["--out", str(tmp_path), "--runbook-base-url", url])
+        generate.main(["--out", str(tmp_path), "--runbook-base-url", url])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert f"--runbook-base-url / ${rules.RUNBOOK_BASE_URL_ENV}: runbook base URL {url!r}" in err
+    assert f"--runbook-base-url / ${RUNBOOK_BASE_URL_ENV}: runbook base URL {url!r}" in err
     assert problem in err
     assert not list(tmp_path.iterdir())
 
@@ -154,11 +146,11 @@ def test_recorded_names_follow_level_metric_operations() -> None:
 
 def test_p95_is_histogram_quantile_over_sum_by_le() -> None:
     exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
-    assert exprs[rules.PRIMITIVE_DURATION_P95_5M] == (
+    assert exprs[names.PRIMITIVE_DURATION_P95_5M] == (
         "histogram_quantile(0.95, sum by (le, service_name, environment, primitive_type, "
         "primitive_name) (tta:primitive_duration_seconds_bucket:rate5m))"
     )
-    assert exprs[rules.PRIMITIVE_DURATION_BUCKET_RATE5M] == (
+    assert exprs[names.PRIMITIVE_DURATION_BUCKET_RATE5M] == (
         "sum by (le, service_name, environment, primitive_type, primitive_name) "
         "(rate(tta_primitive_duration_seconds_bucket[5m]))"
     )
@@ -219,7 +211,7 @@ def test_slow_slo_windows_have_their_own_group() -> None:
 
 def test_slo_objective_comes_from_the_gauge() -> None:
     exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
-    assert exprs[rules.SLO_OBJECTIVE] == (
+    assert exprs[names.SLO_OBJECTIVE] == (
         f"max by (service_name, environment, slo) ({contract.SLO_OBJECTIVE.name})"
     )
     assert "tta:slo_objective:ratio" in exprs["tta:slo_burn_rate:rate1h"]
@@ -356,8 +348,8 @@ def test_alert_labels_and_annotations() -> None:
 def test_every_runbook_url_resolves_to_a_runbook() -> None:
     for alert in rules.alerts():
         url = alert.to_yaml()["annotations"]["runbook_url"]
-        assert url.startswith(rules.RUNBOOK_BASE_URL)
-        relative = "docs/runbooks/" + url.removeprefix(rules.RUNBOOK_BASE_URL)
+        assert url.startswith(RUNBOOK_BASE_URL)
+        relative = "docs/runbooks/" + url.removeprefix(RUNBOOK_BASE_URL)
         assert relative == alert.runbook == f"docs/runbooks/{alert.name}.md"
         assert (ROOT / relative).is_file(), f"{relative} missing"
     # The bundled stack adds its own alerts (escalation); they need runbooks too, and nothing else
@@ -411,20 +403,20 @@ def test_rules_doc_lists_every_alert_and_constant() -> None:
             assert f"`{name}`" in text, name
     for prefix in per_window:
         assert f"`{prefix}rate<w>`" in text
-    assert f"{rules.LLM_COST_BUDGET_USD_PER_HOUR:g} USD" in text
+    assert f"{DEFAULT.llm_budget_usd_per_hour:g} USD" in text
     assert f"`{contract.LLM_BUDGET.name}`" in text
-    assert f"{rules.SLO_MIN_REQUESTS} calls" in text
-    assert f"{rules.SLO_MIN_ERRORS} bad calls" in text
-    assert f"`max_over_time(up[{rules.SERVICE_DOWN_LOOKBACK}])`" in text
+    assert f"{DEFAULT.slo_min_requests} calls" in text
+    assert f"{DEFAULT.slo_min_errors} bad calls" in text
+    assert f"`max_over_time(up[{DEFAULT.service_down_lookback}])`" in text
     assert f"`interval: {rules.SLO_SLOW_INTERVAL}`" in text
     # The default base URL is a placeholder: the override must be seen before the details.
     first_section = text.index("\n## ")
     assert -1 < text.find("--runbook-base-url") < first_section
-    assert -1 < text.find(rules.RUNBOOK_BASE_URL_ENV) < first_section
-    assert f"{rules.SPAN_EXPORT_MIN_FAILURES_5M} failed spans" in text
-    assert f"`{rules.PRIMITIVE_DURATION_P95_5M_AVG1D}`" in text
+    assert -1 < text.find(RUNBOOK_BASE_URL_ENV) < first_section
+    assert f"{DEFAULT.span_export_min_failures_5m} failed spans" in text
+    assert f"`{names.PRIMITIVE_DURATION_P95_5M_AVG1D}`" in text
     slos = (ROOT / "docs" / "slos.md").read_text(encoding="utf-8")
-    assert f"{rules.SLO_MIN_ERRORS} bad calls" in slos
+    assert f"{DEFAULT.slo_min_errors} bad calls" in slos
 
 
 def test_service_down_pages_per_service() -> None:

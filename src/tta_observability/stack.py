@@ -11,7 +11,8 @@ With ``native=False`` it copies the compose folder, the rules and the dashboards
 directory and runs docker-compose on that copy (``--project-directory`` and ``--env-file`` in the
 work directory), so that an installed wheel never keeps state inside site-packages.
 
-``python -m tta_observability.stack`` regenerates ``compose/prometheus/prometheus-longterm.yml``.
+``python -m tta_observability.mixin stack`` regenerates
+``compose/prometheus/prometheus-longterm.yml`` (from :func:`longterm_yaml`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
@@ -874,26 +874,3 @@ def _compose_up(
     }
     (work / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
     return StackHandle(work, profiles, services, sd, secrets_path, hook)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Regenerate ``compose/prometheus/prometheus-longterm.yml`` (``--check`` only compares)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    target = compose_dir() / "prometheus" / "prometheus-longterm.yml"
-    text = longterm_yaml()
-    if args == ["--check"]:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            print(f"{target} is out of date: run python -m tta_observability.stack")
-            return 1
-        return 0
-    if args:
-        print("usage: python -m tta_observability.stack [--check]", file=sys.stderr)
-        return 2
-    target.write_text(text, encoding="utf-8")
-    print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
