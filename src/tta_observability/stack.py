@@ -70,7 +70,7 @@ RETENTION_TIME = "31d"
 GLOBAL_RETENTION_TIME = "90d"
 
 LONGTERM_HEADER = (
-    "# GENERATED from prometheus.yml by `python -m tta_observability.stack`: do not edit.\n"
+    "# GENERATED from prometheus.yml by `python -m tta_observability.mixin`: do not edit.\n"
     "# prometheus.yml plus remote_write to VictoriaMetrics (profile longterm). For Mimir or\n"
     "# Thanos Receive, change the url (and add auth); see docs/stack.md.\n"
 )
