@@ -342,6 +342,14 @@ ROUTER_DECISIONS = Metric(
 )
 #: ``workflow`` of LLM series recorded outside any workflow run.
 NO_WORKFLOW: Final = "none"
+#: Why LLM spend bought nothing: the attempt was retried, a fallback served instead, a timeout
+#: cut it off, the run was cancelled, or the workflow run failed anyway.
+WASTE_RETRIED: Final = "retried"
+WASTE_FALLBACK: Final = "fallback"
+WASTE_TIMEOUT: Final = "timeout"
+WASTE_CANCELLED: Final = "cancelled"
+WASTE_ERROR: Final = "error"
+WASTE_REASONS: Final = (WASTE_RETRIED, WASTE_FALLBACK, WASTE_TIMEOUT, WASTE_CANCELLED, WASTE_ERROR)
 #: ``resource`` of the rate-limit gauges.
 RATELIMIT_RESOURCES: Final = ("requests", "tokens", "input_tokens", "output_tokens")
 
@@ -357,6 +365,20 @@ LLM_COST = Metric(
     "counter",
     "LLM spend in US dollars, by workflow run.",
     ("workflow", "provider", "model"),
+    group="llm",
+)
+LLM_WASTED_COST = Metric(
+    "tta_llm_wasted_cost_usd_total",
+    "counter",
+    "LLM spend that bought nothing, by reason (retried, fallback, timeout, cancelled, error).",
+    ("workflow", "provider", "model", "reason"),
+    group="llm",
+)
+LLM_WASTED_TOKENS = Metric(
+    "tta_llm_wasted_tokens_total",
+    "counter",
+    "LLM tokens (input and output) that bought nothing, by reason.",
+    ("workflow", "provider", "model", "reason"),
     group="llm",
 )
 LLM_RATELIMIT_LIMIT = Metric(
@@ -445,6 +467,8 @@ METRICS: Final[tuple[Metric, ...]] = (
     ROUTER_DECISIONS,
     LLM_TOKENS,
     LLM_COST,
+    LLM_WASTED_COST,
+    LLM_WASTED_TOKENS,
     LLM_BUDGET,
     LLM_RATELIMIT_LIMIT,
     LLM_RATELIMIT_REMAINING,

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
-from . import _ratelimit
+from . import _ratelimit, _spend
 from . import contract as c
 from ._call import CURRENT_CALL
 from ._state import report_internal_error
@@ -86,6 +86,7 @@ def _record(
         cost_usd = cost_for(provider, model, input_tokens, output_tokens)
     if cost_usd is not None:
         _COST.inc((workflow, provider, model), cost_usd)
+    _spend.charge((workflow, provider, model), input_tokens + output_tokens, cost_usd)
     if headers is not None:
         _ratelimit.record(provider, model, headers)
     if span.is_recording():

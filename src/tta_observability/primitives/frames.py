@@ -17,8 +17,8 @@ from typing import Any, Final
 from opentelemetry import context as context_api
 from opentelemetry import trace
 
-from .. import llm
-from .._call import CURRENT_CALL, NO_CONTEXT, Started
+from .. import _spend, llm
+from .._call import CURRENT_CALL, NO_CONTEXT, Started, status_name
 from .._state import report_internal_error
 from ..context import Binding, enter, leave, parent_from
 from .node import MISSING, Node
@@ -28,6 +28,7 @@ from .recorders import Call, Recogniser
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "tta_observability_current_primitive", default=None
 )
+_spend.current_frame = CURRENT.get  # LLM usage reported in a call is held by it
 
 
 class Frame:
@@ -95,6 +96,11 @@ def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> None
             node.recogniser.finish(f.call, exc)
     except Exception as internal:
         report_internal_error("primitive call finish", internal)
+    if f.call.spend is not None:  # only calls in which LLM usage was reported
+        try:
+            _pass_spend(f, f.call.spend, exc)
+        except Exception as internal:
+            report_internal_error("wasted LLM spend", internal)
     try:
         if f.prec is not None:
             f.prec.child_end(f.parent, f.role, exc)  # type: ignore[arg-type]
@@ -108,6 +114,18 @@ def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> None
     with contextlib.suppress(ValueError):  # finished in another context than it started in
         CURRENT.reset(f.ctoken)
     node.inst.finish(f.started, exc)
+
+
+def _pass_spend(f: Frame, spend: _spend.Spend, exc: BaseException | None) -> None:
+    """The call is over: its LLM spend goes to its parent (pending the parent's verdict when it
+    failed under a recovery primitive), or is settled by the run's outcome if it is the run."""
+    parent = f.parent
+    if parent is None:
+        if f.started.outer is not None:  # this call is the workflow run
+            _spend.settle_run(spend, status_name(exc))
+        return
+    pending = exc is not None and f.prec is not None and f.prec.pends(f.role)
+    _spend.holder_spend(parent).absorb(spend, pending=pending)
 
 
 # Stands for "a context to attach again when resumed" in a suspended call's frame.

@@ -18,6 +18,7 @@ from opentelemetry import trace
 
 from .. import contract as c
 from .._call import classify
+from .._spend import Spend
 from ..metrics import STORE, LabeledCounter
 
 # Span attributes the recognisers add (beyond the contract's).
@@ -172,9 +173,10 @@ def record_circuit_breaker_state(primitive_name: str, state: Any) -> None:
 
 
 class Call:
-    """One instrumented call in progress: the node, its span, and scratch state for recognisers."""
+    """One instrumented call in progress: the node, its span, scratch state for recognisers,
+    and the LLM spend it holds (None until an LLM call is reported in it; see ``_spend``)."""
 
-    __slots__ = ("child_exc", "flag", "n", "node", "span")
+    __slots__ = ("child_exc", "flag", "n", "node", "span", "spend")
 
     def __init__(self, node: Any, span: trace.Span) -> None:
         self.node = node
@@ -182,6 +184,7 @@ class Call:
         self.n = 0
         self.flag = False
         self.child_exc: BaseException | None = None
+        self.spend: Spend | None = None
 
 
 class Recogniser:
@@ -204,6 +207,21 @@ class Recogniser:
     def finish(self, call: Call, exc: BaseException | None) -> None:
         pass
 
+    def pends(self, role: str | None) -> bool:
+        """Whether the LLM spend of a failed child in ``role`` waits for this primitive's
+        verdict (wasted or kept) rather than passing straight to it."""
+        return False
+
+
+def _waste_pending(call: Call, reason: str) -> None:
+    if call.spend is not None:
+        call.spend.waste_pending(reason)
+
+
+def _keep_pending(call: Call) -> None:
+    if call.spend is not None:
+        call.spend.keep_pending()
+
 
 class Retry(Recogniser):
     __slots__ = ("error", "success")
@@ -214,6 +232,7 @@ class Retry(Recogniser):
 
     def child_start(self, call: Call, role: str | None, child_span: trace.Span) -> None:
         call.n += 1
+        _waste_pending(call, c.WASTE_RETRIED)  # the failed attempt's result is discarded
         if child_span.is_recording():
             child_span.set_attribute(ATTR_RETRY_ATTEMPT, call.n)
 
@@ -222,8 +241,12 @@ class Retry(Recogniser):
         (self.success if exc is None else self.error).inc()
 
     def finish(self, call: Call, exc: BaseException | None) -> None:
+        _keep_pending(call)  # gave up: the last attempt's fate is its parent's to decide
         if call.span.is_recording():
             call.span.set_attribute(ATTR_RETRY_ATTEMPTS, call.n)
+
+    def pends(self, role: str | None) -> bool:
+        return True
 
 
 class Fallback(Recogniser):
@@ -236,10 +259,15 @@ class Fallback(Recogniser):
         if role == "fallback":
             call.flag = True
             self.activations.inc()
+            _waste_pending(call, c.WASTE_FALLBACK)  # the primary's spend bought nothing
 
     def finish(self, call: Call, exc: BaseException | None) -> None:
+        _keep_pending(call)
         if call.span.is_recording():
             call.span.set_attribute(ATTR_FALLBACK_ACTIVATED, call.flag)
+
+    def pends(self, role: str | None) -> bool:
+        return role == "primary"
 
 
 class Timeout(Recogniser):
@@ -263,14 +291,21 @@ class Timeout(Recogniser):
 
     def finish(self, call: Call, exc: BaseException | None) -> None:
         if isinstance(exc, asyncio.CancelledError):
+            _keep_pending(call)
             return  # cancelled from outside, not timed out
         fired = call.flag or (
             exc is not None and exc is not call.child_exc and classify(exc) == _TIMEOUT_STATUS
         )
         if fired:
             self.timeouts.inc()
+            _waste_pending(call, c.WASTE_TIMEOUT)  # what the cut-off step spent
+        else:
+            _keep_pending(call)
         if call.span.is_recording():
             call.span.set_attribute(ATTR_TIMED_OUT, fired)
+
+    def pends(self, role: str | None) -> bool:
+        return role is None
 
 
 class Cache(Recogniser):
