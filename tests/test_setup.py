@@ -19,7 +19,6 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 import tta_observability as tto
 from tta_observability import contract as c
-from tta_observability._servers import free_port
 from tta_observability.config import ConfigError, resolve
 
 from .otlp_receiver import GrpcReceiver, HttpReceiver
@@ -28,19 +27,7 @@ OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
 def _resolve(**env: str) -> object:
-    args = dict.fromkeys(
-        (
-            "service_name",
-            "service_version",
-            "environment",
-            "commit",
-            "exporter",
-            "otlp_endpoint",
-            "otlp_protocol",
-            "sample_ratio",
-        )
-    )
-    return resolve(**args, env=env)  # type: ignore[arg-type]
+    return resolve(env=env)
 
 
 def test_settings_from_standard_variables() -> None:
@@ -71,12 +58,8 @@ def test_settings_defaults_and_argument_precedence() -> None:
     )
     s2 = resolve(
         service_name="arg",
-        service_version=None,
         environment="staging",
         commit="abc",
-        exporter=None,
-        otlp_endpoint=None,
-        otlp_protocol=None,
         sample_ratio=0.1,
         env={"OTEL_SERVICE_NAME": "env", "OTEL_TRACES_SAMPLER": "always_off"},
     )
@@ -90,9 +73,9 @@ def test_settings_defaults_and_argument_precedence() -> None:
         ({"OTEL_TRACES_SAMPLER": "sometimes"}, "OTEL_TRACES_SAMPLER"),
         ({"OTEL_TRACES_SAMPLER_ARG": "lots"}, "OTEL_TRACES_SAMPLER_ARG"),
         ({"OTEL_TRACES_SAMPLER_ARG": "1.5"}, "OTEL_TRACES_SAMPLER_ARG"),
-        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}, "protocol"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "thrift"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
         ({"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, "OTLP endpoint"),
-        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "exporter"),
+        ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "novalue"}, "OTEL_RESOURCE_ATTRIBUTES"),
     ],
 )
@@ -325,33 +308,44 @@ def test_sampling_ratio_from_environment() -> None:
 
 
 def test_unreachable_otlp_endpoint_never_blocks_and_warns_once() -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+    import socket
+
+    # A backend that accepts connections and never answers (a hung collector): every export
+    # waits for the exporter's timeout, whatever the SDK version's retry policy.
+    black_hole = socket.socket()
+    black_hole.bind(("127.0.0.1", 0))
+    black_hole.listen(64)
+    dead = f"http://127.0.0.1:{black_hole.getsockname()[1]}"
     # Default queue size and export timeout: what an app gets without tuning anything.
-    proc = _run_app(
-        """
-        import json, logging, time, tta_observability as tto
-        logging.basicConfig(level=logging.WARNING)
-        h = tto.setup("dead-backend", metrics_port=None)
-        @tto.observed(name="work")
-        def work(i): return i
-        t0 = time.monotonic()
-        total = sum(work(i) for i in range(5000))
-        calls = time.monotonic() - t0
-        from tta_observability.metrics import snapshot
-        failed_key = ("tta_observability_spans_exported_total", (("result", "failure"),))
-        deadline = time.monotonic() + 30
-        while not snapshot().get(failed_key) and time.monotonic() < deadline:
-            time.sleep(0.1)  # the exporter retries for its timeout (10 s) before it fails
-        t1 = time.monotonic()
-        h.shutdown(timeout=2.0)
-        snap = snapshot()
-        dropped = snap[("tta_observability_spans_dropped_total", ())]
-        failed = snap.get(failed_key, 0)
-        print(json.dumps({"total": total, "calls_s": calls, "shutdown_s": time.monotonic() - t1,
-                          "dropped": dropped, "failed": failed}))
-        """,
-        env={"OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
-    )
+    with black_hole:
+        proc = _run_app(
+            """
+            import json, logging, time, tta_observability as tto
+            logging.basicConfig(level=logging.WARNING)
+            h = tto.setup("dead-backend", metrics_port=None)
+            @tto.observed(name="work")
+            def work(i): return i
+            t0 = time.monotonic()
+            total = sum(work(i) for i in range(5000))
+            calls = time.monotonic() - t0
+            from tta_observability.metrics import snapshot
+            failed_key = ("tta_observability_spans_exported_total", (("result", "failure"),))
+            deadline = time.monotonic() + 30
+            while not snapshot().get(failed_key) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the exporter retries for its timeout (10 s) before it fails
+            t1 = time.monotonic()
+            h.shutdown(timeout=2.0)
+            snap = snapshot()
+            dropped = snap[("tta_observability_spans_dropped_total", ())]
+            failed = snap.get(failed_key, 0)
+            print(json.dumps({"total": total, "calls_s": calls, "shutdown_s": time.monotonic() - t1,
+                              "dropped": dropped, "failed": failed}))
+            """,
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": dead,
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            },
+        )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["total"] == sum(range(5000))

@@ -13,7 +13,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
-from typing import Any, Final
+from typing import Final
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
@@ -21,6 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from . import contract as c
+from ._otel_compat import runtime_context_var
 from ._state import STATE, report_internal_error
 from .metrics import STORE, MetricStore, WorkflowSeries
 from .slo import SLO
@@ -50,22 +51,7 @@ _Token: Final = contextvars.Token
 _NonRecordingSpan: Final = trace.NonRecordingSpan
 
 
-def _runtime_context_var() -> contextvars.ContextVar[Any] | None:
-    """The ContextVar behind OpenTelemetry's default runtime context, if that is in use."""
-    try:
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
-        runtime = context_api._RUNTIME_CONTEXT
-        if type(runtime) is ContextVarsRuntimeContext:
-            var = runtime._current_context
-            if isinstance(var, contextvars.ContextVar):
-                return var
-    except Exception:
-        pass
-    return None
-
-
-_CONTEXT_VAR = _runtime_context_var()
+_CONTEXT_VAR = runtime_context_var()
 #: context.attach() without its two layers of indirection when the runtime context is the
 #: default ContextVar one (what attach() itself does then); the public API otherwise.
 attach_context: Callable[[context_api.Context], object] = (

@@ -298,6 +298,18 @@ class MetricStore(Collector):
                 g = self.guards[key] = LabelGuard(metric, label, self.max_label_values)
             return g
 
+    def after_fork_in_child(self) -> None:
+        """A forked child: locks another thread of the parent held at the fork stay held."""
+        self.lock = threading.Lock()
+        for guard in self.guards.values():
+            guard.lock = threading.Lock()
+        for group in (self.primitives, self.slos, self.workflows, self.counters):
+            for series in group.values():
+                series.lock = threading.Lock()
+                runs = getattr(series, "runs", None)
+                if runs is not None:
+                    runs.lock = threading.Lock()
+
     def set_label_limit(self, limit: int) -> None:
         with self.lock:
             self.max_label_values = limit
