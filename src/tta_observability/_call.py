@@ -8,6 +8,7 @@ on this module, and neither imports the other for it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 import weakref
@@ -80,6 +81,56 @@ def classify(exc: BaseException) -> int:
 
 def status_name(exc: BaseException | None) -> str:
     return c.STATUS_SUCCESS if exc is None else c.STATUSES[classify(exc)]
+
+
+#: Set in an exception's ``__dict__`` once an observed call has counted it as failed: a frame
+#: further out that sees it again (or an exception raised from it or while handling it) only
+#: passes the failure on. Removed when the failure leaves the workflow run.
+_SEEN: Final = "_tta_observability_failure_counted"
+#: Links of ``__cause__`` / ``__context__`` followed to find a counted failure.
+_CHAIN_DEPTH: Final = 8
+
+
+def _links(exc: BaseException) -> list[BaseException]:
+    """``exc``, the exceptions it was raised from or while handling, and a group's members."""
+    out: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo and len(out) < _CHAIN_DEPTH:
+        e = todo.pop()
+        if any(e is o for o in out):
+            continue
+        out.append(e)
+        if isinstance(e, BaseExceptionGroup):
+            todo.extend(e.exceptions)
+        nxt = e.__cause__ if e.__cause__ is not None else e.__context__
+        if nxt is not None:
+            todo.append(nxt)
+    return out
+
+
+def failure_labels(exc: BaseException) -> tuple[str, str]:
+    """``origin`` and ``workflow`` of a failed call's ``tta_primitive_errors_total`` sample.
+
+    Runs on the error path only. The first observed call that a failure leaves counts it as
+    raised there and marks the exception; enclosing calls find the mark and count it as
+    propagated, so an alert on raised failures fires for the primitive where it started only.
+    """
+    origin = c.ORIGIN_RAISED
+    for e in _links(exc):
+        if getattr(e, "__dict__", {}).get(_SEEN):
+            origin = c.ORIGIN_PROPAGATED
+            break
+    with contextlib.suppress(Exception):  # no instance dict: every frame counts it as raised
+        exc.__dict__[_SEEN] = True
+    run = CURRENT_CALL.get()
+    return origin, c.NO_WORKFLOW if run is None else run.name
+
+
+def forget_failure(exc: BaseException) -> None:
+    """Remove the marks :func:`failure_labels` left on ``exc`` and the exceptions it links to."""
+    for e in _links(exc):
+        with contextlib.suppress(Exception):
+            e.__dict__.pop(_SEEN, None)
 
 
 class Started:
@@ -206,8 +257,12 @@ class Instrument:
             else:
                 trace_id = span_id = 0
             self.series.record(status, duration, trace_id, span_id)
-            if status in (_ERROR, _TIMEOUT):
-                self.series.record_error(type(exc).__name__)
+            if status and exc is not None:  # the error path only
+                if status != _CANCELLED:
+                    self.series.record_error(type(exc).__name__, *failure_labels(exc))
+                if outer is not None:
+                    # The failure leaves the workflow run: leave the exception as it was made.
+                    forget_failure(exc)
             if self.slo_series is not None and status != _CANCELLED:
                 self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
             if outer is not None:

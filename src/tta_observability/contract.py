@@ -152,11 +152,21 @@ PRIMITIVE_EXECUTIONS = Metric(
     "Calls of an observed primitive or function, by outcome.",
     (*_P, "status"),
 )
+#: ``origin`` of ``tta_primitive_errors_total``: the failure started in this call (the first
+#: observed call its exception left) ...
+ORIGIN_RAISED: Final = "raised"
+#: ... or the call only passed on a failure that started in an observed call inside it (the same
+#: exception, or one raised from it or while handling it).
+ORIGIN_PROPAGATED: Final = "propagated"
+ORIGINS: Final = (ORIGIN_RAISED, ORIGIN_PROPAGATED)
+
 PRIMITIVE_ERRORS = Metric(
     "tta_primitive_errors_total",
     "counter",
-    "Calls that raised, by exception class name.",
-    (*_P, "error_type"),
+    "Calls that failed (status error or timeout), by exception class name, whether the failure "
+    "started in the call (origin raised) or in an observed call inside it (origin propagated), "
+    "and the workflow run the call belonged to.",
+    (*_P, "error_type", "origin", "workflow"),
 )
 PRIMITIVE_DURATION = Metric(
     "tta_primitive_duration_seconds",

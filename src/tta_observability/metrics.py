@@ -149,7 +149,8 @@ class PrimitiveSeries(OutcomeSeries):
         self.store = store
         self.ptype = ptype
         self.name = name
-        self.errors: dict[str, int] = {}
+        #: (error_type, origin, workflow) -> failed calls; only failing primitives have any.
+        self.errors: dict[tuple[str, str, str], int] = {}
         #: Self time, created by the first call that has children (a leaf's is its duration).
         self.self_hist: Histogram | None = None
         # In flight = begun - finished (the sum of the outcome counts). next() on
@@ -173,10 +174,17 @@ class PrimitiveSeries(OutcomeSeries):
                 hist = self.self_hist = Histogram()
             hist.observe(seconds, trace_id, span_id, now)
 
-    def record_error(self, error_type: str) -> None:
-        label = self.store.error_type_guard.admit(error_type)
+    def record_error(
+        self, error_type: str, origin: str = c.ORIGIN_RAISED, workflow: str = c.NO_WORKFLOW
+    ) -> None:
+        store = self.store
+        key = (
+            store.error_type_guard.admit(error_type),
+            origin,
+            store.error_workflow_guard.admit(workflow),
+        )
         with self.lock:
-            self.errors[label] = self.errors.get(label, 0) + 1
+            self.errors[key] = self.errors.get(key, 0) + 1
 
 
 class SLOSeries:
@@ -275,6 +283,7 @@ class MetricStore(Collector):
         self.workflows: dict[str, WorkflowSeries] = {}
         self.edges: dict[tuple[str, str, str], None] = {}
         self.error_type_guard = self.guard(c.PRIMITIVE_ERRORS.name, "error_type")
+        self.error_workflow_guard = self.guard(c.PRIMITIVE_ERRORS.name, "workflow")
         self.counters: dict[str, LabeledCounter] = {}
         for metric in c.METRICS:
             if (
@@ -417,9 +426,11 @@ class MetricStore(Collector):
             _add_outcomes(s, labels, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
             with s.lock:
                 errs = sorted(s.errors.items())
-            for error_type, n in errs:
+            for (error_type, origin, workflow), n in errs:
                 errors.add_sample(
-                    c.PRIMITIVE_ERRORS.name, {**labels, "error_type": error_type}, float(n)
+                    c.PRIMITIVE_ERRORS.name,
+                    {**labels, "error_type": error_type, "origin": origin, "workflow": workflow},
+                    float(n),
                 )
             flying = s.in_flight
             in_flight.add_sample(c.PRIMITIVE_IN_FLIGHT.name, labels, float(flying))

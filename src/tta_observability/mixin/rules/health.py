@@ -19,6 +19,7 @@ CIRCUIT_BREAKER_OPEN: Final = 2
 
 _SVC = "{{ $labels.service_name }} ({{ $labels.environment }})"
 _PRIM = "{{ $labels.primitive_name }}"
+_WF = "{{ $labels.workflow }}"
 _MAX_BY_SERVICE = f"max by ({join(n.SERVICE)})"
 
 
@@ -146,13 +147,15 @@ def _primitive_alerts(config: MixinConfig) -> list[Alert]:
     return [
         Alert(
             "TTAPrimitiveErrorRateSpike",
-            f"{n.PRIMITIVE_ERROR_RATIO_RATE5M} > {config.primitive_error_ratio:g}"
-            f" and {_enough_calls_5m(config)}",
+            f"{n.PRIMITIVE_RAISED_ERROR_RATIO_RATE5M} > {config.primitive_error_ratio:g}"
+            f" and on ({join(n.PRIMITIVE)}) {_enough_calls_5m(config)}",
             "warning",
-            f"Primitive {_PRIM} of {_SVC} is failing",
+            f"Primitive {_PRIM} of {_SVC} is failing in workflow {_WF}",
             "{{ $value | humanizePercentage }} of the calls of {{ $labels.primitive_type }} "
-            f"primitive {_PRIM} in {_SVC} failed or timed out over the last 5 minutes "
-            f"(threshold {config.primitive_error_ratio:.0%}).",
+            f"primitive {_PRIM} in {_SVC} failed or timed out there, in runs of workflow {_WF}, "
+            f"over the last 5 minutes (threshold {config.primitive_error_ratio:.0%}). Failures "
+            "it only passed on from observed calls inside it do not count: the primitive named "
+            "here is where they start.",
             for_="5m",
         ),
         Alert(

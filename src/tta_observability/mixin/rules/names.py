@@ -22,6 +22,10 @@ SLO_PERIOD: Final = "30d"
 PRIMITIVE_EXECUTIONS_RATE5M: Final = "tta:primitive_executions:rate5m"
 PRIMITIVE_ERRORS_RATE5M: Final = "tta:primitive_errors:rate5m"
 PRIMITIVE_ERROR_RATIO_RATE5M: Final = "tta:primitive_error_ratio:rate5m"
+#: Failures that started in the primitive (origin raised), per workflow run ...
+PRIMITIVE_RAISED_ERRORS_RATE5M: Final = "tta:primitive_raised_errors:rate5m"
+#: ... as a share of all the primitive's calls: what TTAPrimitiveErrorRateSpike alerts on.
+PRIMITIVE_RAISED_ERROR_RATIO_RATE5M: Final = "tta:primitive_raised_error_ratio:rate5m"
 PRIMITIVE_DURATION_BUCKET_RATE5M: Final = "tta:primitive_duration_seconds_bucket:rate5m"
 PRIMITIVE_DURATION_P50_5M: Final = "tta:primitive_duration_seconds:p50_5m"
 PRIMITIVE_DURATION_P95_5M: Final = "tta:primitive_duration_seconds:p95_5m"

@@ -28,7 +28,7 @@ def _ratio(labels: Sequence[str], part: str, whole: str) -> str:
 def primitive_rules() -> list[Recording]:
     execs = c.PRIMITIVE_EXECUTIONS
     failed = f"{n.PRIMITIVE_EXECUTIONS_RATE5M}{one_of(execs, 'status', n.FAILED_STATUSES)}"
-    dur = c.PRIMITIVE_DURATION
+    dur, errors = c.PRIMITIVE_DURATION, c.PRIMITIVE_ERRORS
     bucket_labels = ("le", *n.PRIMITIVE)
     return [
         Recording(
@@ -45,6 +45,20 @@ def primitive_rules() -> list[Recording]:
                 (*n.PRIMITIVE, label(c.PRIMITIVE_ERRORS, "error_type")),
                 rate(c.PRIMITIVE_ERRORS.name, "5m"),
             ),
+        ),
+        # Where failures start: ancestors that only passed a failure on (origin propagated) are
+        # left out, so one failing leaf makes one primitive fail, not every frame above it.
+        Recording(
+            n.PRIMITIVE_RAISED_ERRORS_RATE5M,
+            agg(
+                (*n.PRIMITIVE, label(errors, "workflow")),
+                rate(errors.name + matcher(errors, "origin", c.ORIGIN_RAISED), "5m"),
+            ),
+        ),
+        Recording(
+            n.PRIMITIVE_RAISED_ERROR_RATIO_RATE5M,
+            f"{n.PRIMITIVE_RAISED_ERRORS_RATE5M} / on ({join(n.PRIMITIVE)}) group_left"
+            f" {agg(n.PRIMITIVE, n.PRIMITIVE_EXECUTIONS_RATE5M)}",
         ),
         Recording(
             n.PRIMITIVE_DURATION_BUCKET_RATE5M,
