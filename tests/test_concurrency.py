@@ -16,7 +16,7 @@ SHAPE = str(Path(__file__).parent / "ttadev_shape")
 if SHAPE not in sys.path:
     sys.path.insert(0, SHAPE)
 
-from ttadev.primitives import (  # noqa: E402
+from duck_primitives import (  # noqa: E402
     CachePrimitive,
     LambdaPrimitive,
     ParallelPrimitive,

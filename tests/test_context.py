@@ -17,14 +17,14 @@ SHAPE = str(Path(__file__).parent / "ttadev_shape")
 if SHAPE not in sys.path:
     sys.path.insert(0, SHAPE)
 
-from shape_helpers import edges, run  # noqa: E402
-from ttadev.primitives import (  # noqa: E402
+from duck_primitives import (  # noqa: E402
     LambdaPrimitive,
     RetryPrimitive,
     RetryStrategy,
     SequentialPrimitive,
     WorkflowContext,
 )
+from shape_helpers import edges, run  # noqa: E402
 
 import tta_observability as tto  # noqa: E402
 from tta_observability import context as context_module  # noqa: E402

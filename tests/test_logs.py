@@ -16,7 +16,7 @@ SHAPE = str(Path(__file__).parent / "ttadev_shape")
 if SHAPE not in sys.path:
     sys.path.insert(0, SHAPE)
 
-from ttadev.primitives import LambdaPrimitive, SequentialPrimitive, WorkflowContext  # noqa: E402
+from duck_primitives import LambdaPrimitive, SequentialPrimitive, WorkflowContext  # noqa: E402
 
 import tta_observability as tto  # noqa: E402
 from tta_observability.logs import (  # noqa: E402

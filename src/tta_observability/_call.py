@@ -137,15 +137,19 @@ class Started:
     """One call between :meth:`Instrument.start` and :meth:`Instrument.finish`: its span, the
     context token to detach (:data:`NO_CONTEXT`: none), the :data:`CURRENT_CALL` token when the
     call is a workflow run (None otherwise; :data:`NO_CONTEXT`: a run with nothing to reset),
-    and its start time."""
+    its start time, and whether the span is ours to end (False: adopted from the code observed,
+    which ends it)."""
 
-    __slots__ = ("outer", "span", "t0", "token")
+    __slots__ = ("outer", "own", "span", "t0", "token")
 
-    def __init__(self, span: trace.Span, token: object, outer: object, t0: float) -> None:
+    def __init__(
+        self, span: trace.Span, token: object, outer: object, t0: float, own: bool = True
+    ) -> None:
         self.span = span
         self.token = token
         self.outer = outer
         self.t0 = t0
+        self.own = own
 
 
 class Instrument:
@@ -246,6 +250,22 @@ class Instrument:
             span, token = _INVALID_SPAN, NO_CONTEXT
         return Started(span, token, outer, perf_counter())
 
+    def adopt(self, span: trace.Span, make_current: bool) -> Started:
+        """Start a call whose span someone else opened and will end (TTA.dev's own spans): this
+        instrument's attributes go onto it; ``make_current`` makes it the current span until
+        the call ends (spans started inside then nest under it)."""
+        self.series.begin()
+        outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
+        token: object = NO_CONTEXT
+        try:
+            if span.is_recording():
+                span.set_attributes(self.attributes)
+            if make_current:
+                token = attach_context(trace.set_span_in_context(span))
+        except Exception as exc:
+            report_internal_error("span adopt", exc)
+        return Started(span, token, outer, perf_counter(), False)
+
     def finish(self, call: Started, exc: BaseException | None) -> None:
         duration = perf_counter() - call.t0
         span, token, outer = call.span, call.token, call.outer
@@ -282,14 +302,16 @@ class Instrument:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
                     # The type only: exception messages often carry argument values.
                     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    if STATE.capture_exception_messages:
+                    if not call.own:
+                        pass  # its owner records the exception (TTA.dev does)
+                    elif STATE.capture_exception_messages:
                         span.record_exception(exc)
                     else:
                         span.record_exception(exc, {"exception.message": type(exc).__name__})
         except Exception as internal:
             report_internal_error("span attributes", internal)
         finally:
-            if not span_done:
+            if not span_done and call.own:
                 try:
                     span.end()
                 except Exception as internal:

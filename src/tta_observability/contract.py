@@ -315,6 +315,14 @@ FALLBACK_ACTIVATIONS = Metric(
     ("primitive_name",),
     group="recovery",
 )
+COMPENSATIONS = Metric(
+    "tta_compensations_total",
+    "counter",
+    "Compensations a saga primitive ran after its forward step failed, by outcome (success or "
+    "error).",
+    ("primitive_name", "outcome"),
+    group="recovery",
+)
 TIMEOUTS = Metric(
     "tta_timeouts_total",
     "counter",
@@ -470,6 +478,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     RUN_BUDGET_EXCEEDED,
     RETRY_ATTEMPTS,
     FALLBACK_ACTIVATIONS,
+    COMPENSATIONS,
     TIMEOUTS,
     CIRCUIT_BREAKER_STATE,
     CIRCUIT_BREAKER_TRANSITIONS,

@@ -253,6 +253,7 @@ def _start(handle: Handle, specs: list[slo_file_mod.SLOSpec]) -> None:
         handle.add_closer(lambda: llm.set_prices(None), in_children=True)
     if settings.log_correlation:
         handle.add_closer(logs.install_log_filter(), in_children=True)
+        handle.add_closer(logs.install_structlog(), in_children=True)
     if settings.handle_sigterm:
         handle.add_closer(_start_sigterm(handle))
     if settings.capture_exception_messages:

@@ -5,7 +5,13 @@
 ``"%(levelname)s %(message)s trace_id=%(trace_id)s"`` works with any handler. Outside a span the
 ids are ``"0"`` (the OpenTelemetry logging convention) and ``workflow_id`` is ``""``.
 
-With structlog, add :func:`add_trace_context` to the processor chain.
+With structlog (TTA.dev logs every step through it), ``setup()`` also inserts
+:func:`add_trace_context` into structlog's processor chain, before the renderer
+(:func:`install_structlog`); configure structlog before ``setup()``, or add the processor
+yourself when you configure it later.
+
+Inside an instrumented primitive the ids are those of the primitive's span, also when that span
+is one TTA.dev opened without making it current (its ``primitive.<name>`` spans).
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from typing import Any, Final
 
 from opentelemetry import trace
 
+from ._state import report_internal_error
 from .context import WORKFLOW_ID
+from .primitives.frames import CURRENT as CURRENT_PRIMITIVE
 
 NO_TRACE: Final = "0"
 FIELD_NAMES: Final = ("trace_id", "span_id", "workflow_id")
@@ -26,7 +34,11 @@ FIELD_NAMES: Final = ("trace_id", "span_id", "workflow_id")
 
 def current_ids() -> tuple[str, str, str]:
     """(trace_id, span_id, workflow_id) of the current span, as logged."""
-    sc = trace.get_current_span().get_span_context()
+    span = trace.get_current_span()
+    call = CURRENT_PRIMITIVE.get()
+    if call is not None and call.base is span:
+        span = call.span  # no span opened since the primitive's call began: the call's own
+    sc = span.get_span_context()
     workflow_id = WORKFLOW_ID.get() or ""
     if not sc.is_valid:
         return NO_TRACE, NO_TRACE, workflow_id
@@ -159,5 +171,34 @@ def add_trace_context(
     ... # doctest: +SKIP
     """
     for key, value in zip(FIELD_NAMES, current_ids(), strict=True):
-        event_dict.setdefault(key, value)
+        if event_dict.get(key) is None:  # TTA.dev passes workflow_id=None outside a workflow
+            event_dict[key] = value
     return event_dict
+
+
+def install_structlog() -> Callable[[], None]:
+    """Insert :func:`add_trace_context` into structlog's processors (its defaults when it is
+    not configured), before the last one, which renders; returns the function that undoes it.
+    A no-op without structlog, or when the processor is in the chain already."""
+    try:
+        import structlog
+    except ImportError:
+        return lambda: None
+    try:
+        processors = list(structlog.get_config()["processors"])
+        if add_trace_context in processors:
+            return lambda: None
+        processors.insert(max(len(processors) - 1, 0), add_trace_context)
+        structlog.configure(processors=processors)
+    except Exception as exc:  # an unusual structlog: the standard logging part still works
+        report_internal_error("structlog processor", exc)
+        return lambda: None
+
+    def undo() -> None:
+        current = list(structlog.get_config()["processors"])
+        if add_trace_context not in current:
+            return  # reconfigured since: not ours to change
+        current.remove(add_trace_context)
+        structlog.configure(processors=current)
+
+    return undo

@@ -17,7 +17,7 @@ import threading
 from types import ModuleType
 from typing import Final
 
-from .node import LOCK
+from .node import LOCK, hook_method
 from .tree import set_adopting, stop_adopting
 
 logger = logging.getLogger("tta_observability")
@@ -66,7 +66,7 @@ def _concrete_executes(package: ModuleType) -> list[type]:
             classes.append(value)
     out = []
     for cls in classes:
-        func = cls.__dict__.get("execute")
+        func = cls.__dict__.get(hook_method(cls))
         if func is None or not callable(func) or getattr(func, "__isabstractmethod__", False):
             continue
         out.append(cls)

@@ -1,7 +1,8 @@
 """What one call of an instrumented primitive does, from its start to its end.
 
-A call opens a :class:`Frame`: it starts the node's span under the current one (or under the
-trace ids its context carries), tells the parent's recogniser (retry, fallback, ...) that a
+A call opens a :class:`Frame`: it adopts the span TTA.dev opened for the node, if any
+(``ttadev_spans.py``), or starts one under the current span (or under the trace ids its context
+carries), tells the parent's recogniser (retry, fallback, ...) that a
 child started, runs, and records. The frame also undoes its context changes when a sync
 ``execute`` hands back an awaitable, and redoes them where that is awaited.
 """
@@ -23,6 +24,7 @@ from .._state import report_internal_error
 from ..context import Binding, enter, leave, parent_from
 from .node import MISSING, Node
 from .recorders import Call, Recogniser
+from .ttadev_spans import own_span, wrapper_span
 
 #: The instrumented call in progress in this context (its node and span).
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
@@ -47,40 +49,62 @@ class Frame:
         self.prec: Recogniser | None = None
 
 
-def _before(node: Node, call: Call, parent: Call | None) -> tuple[Any, Recogniser | None]:
+def _before(node: Node, call: Call, parent: Call | None, role: Any) -> Recogniser | None:
     prec = None
-    role = MISSING
-    if parent is not None:
+    if parent is not None and role is not MISSING:
         prec = parent.node.recogniser
         if prec is not None:
-            role = parent.node.role_of(node.obj)
-            if role is MISSING:
-                prec = None
-            else:
-                prec.child_start(parent, role, call.span)
+            prec.child_start(parent, role, call.span)
     if node.recogniser is not None:
         node.recogniser.start(call)
-    return role, prec
+    return prec
 
 
-def _open(node: Node, args: Any, kwargs: Any) -> Frame:
-    parent = CURRENT.get()
-    ctx = args[1] if len(args) > 1 else kwargs.get("context")
+def _start(node: Node, parent: Call | None, ctx: Any, role: Any) -> Started:
+    """Adopt TTA.dev's span for this call if it opened one, else start ours."""
+    try:
+        # TTA.dev does not make its primitive.<name> span current: made current here, the spans
+        # it opens inside (steps, branches) nest under it instead of starting new traces.
+        span = own_span(node, ctx) if node.own_span else None
+        if span is not None:
+            return node.inst.adopt(span, make_current=True)
+        if parent is not None:
+            span = wrapper_span(parent.node, role)
+            if span is not None:
+                return node.inst.adopt(span, make_current=False)
+    except Exception as exc:
+        report_internal_error("adopting a TTA.dev span", exc)
     otel_parent = None
     if parent is None and ctx is not None:
         try:
             otel_parent = parent_from(ctx)
         except Exception as exc:
             report_internal_error("reading trace ids from the context", exc)
-    started = node.inst.start(otel_parent)
-    call = Call(node, started.span)
+    return node.inst.start(otel_parent)
+
+
+def _open(node: Node, args: Any, kwargs: Any) -> Frame:
+    parent = CURRENT.get()
+    ctx = args[1] if len(args) > 1 else kwargs.get("context")
+    # TTA.dev's own span of a node is never made current: logs read the node's span while
+    # the span current is still this one.
+    base = trace.get_current_span()
+    role = MISSING
+    if parent is not None and (parent.node.recogniser is not None or parent.node.wraps is not None):
+        try:
+            role = parent.node.role_of(node.obj)
+        except Exception as exc:
+            report_internal_error("primitive call start (role)", exc)
+    started = _start(node, parent, ctx, role)
+    call = Call(node, started.span, base)
     f = Frame(parent, ctx, started, call)
     try:
         f.binding = enter(ctx, started.span) if ctx is not None else None
     except Exception as exc:
         report_internal_error("primitive call start (context)", exc)
+    f.role = role
     try:
-        f.role, f.prec = _before(node, call, parent)
+        f.prec = _before(node, call, parent, role)
     except Exception as exc:
         report_internal_error("primitive call start", exc)
     return f

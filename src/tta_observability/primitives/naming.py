@@ -2,17 +2,22 @@
 its children are.
 
 Names are resolved when a workflow is instrumented, never per call. A primitive's own ``.name``
-wins; otherwise its name is its path from the workflow's root, for example
-``agent/2:retry/llm`` (the ``llm`` inside the ``retry`` that is step 2 of ``agent``), which is
-the same on every run and unique within the workflow. Names longer than the label limit end in a
-hash of the full path, so they stay unique and bounded.
+wins, unless it is just its class name (TTA.dev's ``InstrumentedPrimitive`` default); otherwise
+its name is its path from the workflow's root, for example ``agent/2:retry/llm`` (the ``llm``
+inside the ``retry`` that is step 2 of ``agent``), which is the same on every run and unique
+within the workflow. A root with no name of its own is named after its kind and the place in the
+code where it was instrumented (or first run, when adopted by ``instrument_primitives()``), for
+example ``sequential@myapp.agent:42``. Names longer than the label limit end in a hash of the
+full path, so they stay unique and bounded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from types import FrameType
 from typing import Any, Final
 
 from .. import contract as c
@@ -151,8 +156,13 @@ def bound(name: str) -> str:
 
 
 def own_name(obj: Any) -> str | None:
+    """The name given to this primitive, if any: a ``.name`` that is just its class name is the
+    default TTA.dev's ``InstrumentedPrimitive`` sets, which would merge every instance of the
+    class into one series, so it does not count."""
     name = getattr(obj, "name", None)
-    return name if isinstance(name, str) and name.strip() else None
+    if not isinstance(name, str) or not name.strip() or name == type(obj).__name__:
+        return None
+    return name
 
 
 def child_name(parent: str, role: str | None, child: Any) -> str:
@@ -163,9 +173,62 @@ def child_name(parent: str, role: str | None, child: Any) -> str:
     return bound(f"{parent}/{kind}" if role is None else f"{parent}/{role}:{kind}")
 
 
-def root_name(obj: Any, name: str | None = None) -> str:
+# Frames of these packages are never "where the workflow was instrumented or run".
+# (asyncio: a workflow run by asyncio.run() was run where asyncio.run() was called.)
+_OWN_PACKAGES: Final = ("tta_observability", "wrapt", "asyncio")
+
+
+def call_site(obj: Any, skip_own_package: bool) -> str:
+    """``module:line`` of the innermost frame outside this library and wrapt, and with
+    ``skip_own_package`` outside the package that defines ``obj``'s class too (on a first run,
+    a TTA.dev base class calling into its subclass is not where the workflow was run)."""
+    top = (type(obj).__module__ or "").partition(".")[0] if skip_own_package else ""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__") or "?"
+        head = module.partition(".")[0]
+        if head not in _OWN_PACKAGES and head != top:
+            return f"{module}:{frame.f_lineno}"
+        frame = frame.f_back
+    return "?"
+
+
+def root_name(obj: Any, name: str | None = None, site: Callable[[], str] | None = None) -> str:
+    """The root's name: ``name``, else its own ``.name``, else ``kind@site()`` (or its kind
+    alone without ``site``)."""
     if name is not None:
         if not isinstance(name, str) or not name.strip():
             raise ValueError(f"workflow name must be a non-empty string, got {name!r}")
         return bound(name)
-    return bound(own_name(obj) or kind_of(obj))
+    named = own_name(obj)
+    if named is not None:
+        return bound(named)
+    kind = kind_of(obj)
+    return bound(f"{kind}@{site()}" if site is not None else kind)
+
+
+def _wrapper_span_matcher(kind: str) -> Callable[[str | None, str], bool] | None:
+    """For a kind whose TTA.dev implementation opens a span around each child call
+    (``sequential.step_2``, ``parallel.branch_0``, ``retry.attempt_1``, ...): a test of a span
+    name against a child's role. None for kinds that open none."""
+    fixed = {
+        "sequential": "sequential.step_",
+        "parallel": "parallel.branch_",
+        "conditional": "conditional.branch_",
+        "router": "router.route_",
+        "fallback": "fallback.",
+        "saga": "saga.",
+    }
+    if kind in fixed:
+        prefix = fixed[kind]
+        return lambda role, name: role is not None and name == prefix + role
+    if kind == "switch":
+        return lambda role, name: (
+            name == ("switch.default" if role == "default" else f"switch.case_{role}")
+        )
+    if kind == "retry":
+        return lambda role, name: role is None and name.startswith("retry.attempt_")
+    return None
+
+
+WRAPPER_SPANS: Final = {k: m for k in KINDS if (m := _wrapper_span_matcher(k)) is not None}

@@ -14,7 +14,7 @@ from typing import Any, Final
 from .. import contract as c
 from .._call import Instrument
 from ..slo import SLO
-from .naming import children, kind_of
+from .naming import WRAPPER_SPANS, children, kind_of
 from .recorders import RECOGNISERS, Recogniser
 
 #: Key of the :class:`Node` in an instrumented instance's ``__dict__``.
@@ -26,21 +26,45 @@ MISSING: Final[Any] = object()
 LOCK = threading.RLock()
 CACHE_MAX: Final = 4096
 
-# Resolved once per (kind, name, SLO, class): workflows built per request reuse them.
-_instruments: dict[tuple[str, str, SLO | None, str], Instrument] = {}
+#: The method a node's calls are observed through. TTA.dev's ``InstrumentedPrimitive.execute``
+#: opens the node's span and then calls ``_execute_impl``: observing the latter runs inside that
+#: span, so it can be enriched instead of doubled.
+EXECUTE: Final = "execute"
+EXECUTE_IMPL: Final = "_execute_impl"
+
+_hooks: dict[type, str] = {}
+
+
+def hook_method(cls: type) -> str:
+    """:data:`EXECUTE_IMPL` for subclasses of TTA.dev's ``InstrumentedPrimitive``, else
+    :data:`EXECUTE`."""
+    method = _hooks.get(cls)
+    if method is None:
+        instrumented = any(
+            k.__name__ == "InstrumentedPrimitive" and EXECUTE in vars(k) for k in cls.__mro__
+        )
+        has_impl = callable(getattr(cls, EXECUTE_IMPL, None))
+        method = EXECUTE_IMPL if instrumented and has_impl else EXECUTE
+        if len(_hooks) < CACHE_MAX:
+            _hooks[cls] = method
+    return method
+
+
+# Resolved once per (kind, name, SLO, class, method): workflows built per request reuse them.
+_instruments: dict[tuple[str, str, SLO | None, str, str], Instrument] = {}
 _recognisers: dict[tuple[str, str], Recogniser] = {}
 
 
-def _instrument_for(kind: str, name: str, slo: SLO | None, cls: type) -> Instrument:
+def _instrument_for(kind: str, name: str, slo: SLO | None, cls: type, method: str) -> Instrument:
     namespace = f"{cls.__module__}.{cls.__qualname__}"
-    key = (kind, name, slo, namespace)
+    key = (kind, name, slo, namespace, method)
     inst = _instruments.get(key)
     if inst is None:
         inst = Instrument(
             name,
             kind,
             slo,
-            {c.ATTR_CODE_FUNCTION: "execute", c.ATTR_CODE_NAMESPACE: namespace},
+            {c.ATTR_CODE_FUNCTION: method, c.ATTR_CODE_NAMESPACE: namespace},
         )
         if len(_instruments) < CACHE_MAX:
             _instruments[key] = inst
@@ -71,29 +95,45 @@ class Node:
         "inst",
         "is_async",
         "kind",
+        "method",
         "name",
         "obj",
+        "own_span",
         "previous",
+        "previous_tracer",
         "recogniser",
         "roles",
         "slo",
         "via_instance",
+        "wraps",
     )
 
     def __init__(
-        self, obj: Any, name: str, slo: SLO | None, adopted: bool, kids: list[Any]
+        self,
+        obj: Any,
+        name: str,
+        slo: SLO | None,
+        adopted: bool,
+        kids: list[Any],
+        method: str = EXECUTE,
     ) -> None:
         self.obj = obj
         self.kind = kind_of(obj)
         self.slo = slo
-        self.inst = _instrument_for(self.kind, name, slo, type(obj))
+        self.method = method
+        #: TTA.dev opens this node's own span (``primitive.<name>``) before our hook runs.
+        self.own_span = method == EXECUTE_IMPL
+        self.previous_tracer: Any = MISSING
+        #: Tells whether a span TTA.dev opened around a child call is that child's.
+        self.wraps = WRAPPER_SPANS.get(self.kind)
+        self.inst = _instrument_for(self.kind, name, slo, type(obj), method)
         self.name = self.inst.name
         self.recogniser = _recogniser_for(self.kind, self.name, obj)
         self.roles = _roles_of(kids)
         # Only the node that made the LLM call records its usage: parents pass the result up,
         # and a cache that hit made no call.
         self.extracts = self.kind == "llm" or not kids
-        self.is_async = _is_async(obj)
+        self.is_async = _is_async(obj, method)
         self.previous: Any = MISSING
         self.active = True
         self.adopted = adopted  # by a patched class (instrument_primitives/@observed)
@@ -129,14 +169,14 @@ def _roles_of(kids: list[tuple[str | None, Any]]) -> dict[int, str | None]:
 _async_by_class: dict[type, bool] = {}
 
 
-def _is_async(obj: Any) -> bool:
+def _is_async(obj: Any, method: str) -> bool:
     cls = type(obj)
-    if "execute" in getattr(obj, "__dict__", ()):  # an instance attribute: not the class's
-        return inspect.iscoroutinefunction(inspect.unwrap(obj.execute))
-    known = _async_by_class.get(cls)
+    if method in getattr(obj, "__dict__", ()):  # an instance attribute: not the class's
+        return inspect.iscoroutinefunction(inspect.unwrap(getattr(obj, method)))
+    known = _async_by_class.get(cls) if method == EXECUTE else None
     if known is None:
-        known = inspect.iscoroutinefunction(inspect.unwrap(obj.execute))
-        if len(_async_by_class) < CACHE_MAX:
+        known = inspect.iscoroutinefunction(inspect.unwrap(getattr(obj, method)))
+        if method == EXECUTE and len(_async_by_class) < CACHE_MAX:
             _async_by_class[cls] = known
     return known
 

@@ -1,5 +1,7 @@
-"""Where the instrumentation hooks in: ``execute`` wrapped on a class (one dispatching wrapper
-for all its instances) or, when an instance carries its own ``execute``, on that instance.
+"""Where the instrumentation hooks in: ``execute`` (``_execute_impl`` for TTA.dev's
+``InstrumentedPrimitive`` subclasses, see ``node.hook_method``) wrapped on a class (one
+dispatching wrapper for all its instances) or, when an instance carries its own ``execute``, on
+that instance.
 
 The class wrapper looks up the node of the instance it is called on, so instances without one
 run unchanged. A class is restored once no instrumented instance relies on it (all
@@ -18,7 +20,7 @@ import wrapt
 
 from ..slo import SLO
 from .frames import CURRENT, instance_wrapper, run_async, run_sync
-from .node import CACHE_MAX, LOCK, MISSING, NODE_ATTR, Node
+from .node import CACHE_MAX, EXECUTE, LOCK, MISSING, NODE_ATTR, Node
 
 #: Finds (or makes) the node for a call on an instance with none of its own; see tree.py.
 Resolver = Callable[[Any, "ClassState"], Node | None]
@@ -53,13 +55,24 @@ class ClassConfig:
 
 
 class ClassState:
-    """A class whose ``execute`` is wrapped, and why: instances relying on it, or adoption of
+    """A class whose ``method`` is wrapped, and why: instances relying on it, or adoption of
     every instance (``instrument_primitives()`` / ``@observed``)."""
 
-    __slots__ = ("adopting", "auto", "cls", "observed", "original", "pinned", "users", "wrapper")
+    __slots__ = (
+        "adopting",
+        "auto",
+        "cls",
+        "method",
+        "observed",
+        "original",
+        "pinned",
+        "users",
+        "wrapper",
+    )
 
-    def __init__(self, cls: type) -> None:
+    def __init__(self, cls: type, method: str) -> None:
         self.cls = weakref.ref(cls)
+        self.method = method
         self.original: Any = MISSING
         self.wrapper: Any = None
         self.auto = False
@@ -77,7 +90,8 @@ class ClassState:
 
 
 class_configs: weakref.WeakKeyDictionary[type, ClassConfig] = weakref.WeakKeyDictionary()
-classes: weakref.WeakKeyDictionary[type, ClassState] = weakref.WeakKeyDictionary()
+#: Wrapped classes: their state per wrapped method name.
+classes: weakref.WeakKeyDictionary[type, dict[str, ClassState]] = weakref.WeakKeyDictionary()
 _config_cache: dict[type, ClassConfig | None] = {}
 
 
@@ -101,15 +115,26 @@ def config_for(cls: type) -> ClassConfig | None:
     return found
 
 
-def owner(cls: type) -> type | None:
-    """The class whose namespace defines ``execute`` (patching it there wraps no wrapper)."""
+def state_of(cls: type, method: str) -> ClassState | None:
+    states = classes.get(cls)
+    return states.get(method) if states is not None else None
+
+
+def states_of(cls: type) -> list[ClassState]:
+    return list(classes.get(cls, {}).values())
+
+
+def owner(cls: type, method: str) -> type | None:
+    """The class whose namespace defines ``method`` (patching it there wraps no wrapper)."""
     for klass in cls.__mro__:
-        if "execute" in vars(klass):
+        if method in vars(klass):
             return None if klass is object else klass
     return None
 
 
 def _class_wrapper(state: ClassState, resolve: Resolver) -> Callable[..., Any]:
+    method = state.method
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         d = getattr(instance, "__dict__", None)
         if d is None:  # called through the class, or an instance that cannot hold a node
@@ -121,7 +146,7 @@ def _class_wrapper(state: ClassState, resolve: Resolver) -> Callable[..., Any]:
             node = resolve(instance, state)
         elif node.obj is not instance or not node.active:
             node = resolve(instance, state)
-        if node is None:
+        if node is None or node.method is not method:
             return wrapped(*args, **kwargs)
         if node.via_instance:
             return wrapped(*args, **kwargs)  # its instance wrapper records this call
@@ -133,25 +158,25 @@ def _class_wrapper(state: ClassState, resolve: Resolver) -> Callable[..., Any]:
     return wrapper
 
 
-def patch(cls: type, resolve: Resolver) -> ClassState | None:
-    """Wrap ``cls.execute`` (its own, or the inherited one, in ``cls``'s namespace)."""
-    state = classes.get(cls)
+def patch(cls: type, resolve: Resolver, method: str = EXECUTE) -> ClassState | None:
+    """Wrap ``cls.<method>`` (its own, or the inherited one, in ``cls``'s namespace)."""
+    state = state_of(cls, method)
     if state is not None and state.wrapper is not None:
         return state
-    target = inspect.getattr_static(cls, "execute", MISSING)
+    target = inspect.getattr_static(cls, method, MISSING)
     if target is MISSING:
         return None
     if isinstance(target, ClassPatched):
         target = target.__wrapped__
-    state = state or ClassState(cls)
-    original = vars(cls).get("execute", MISSING)
+    state = state or ClassState(cls, method)
+    original = vars(cls).get(method, MISSING)
     wrapper = ClassPatched(target, _class_wrapper(state, resolve))
     try:
-        type.__setattr__(cls, "execute", wrapper)
+        type.__setattr__(cls, method, wrapper)
     except (TypeError, AttributeError):  # a builtin or extension type
         return None
     state.original, state.wrapper = original, wrapper
-    classes[cls] = state
+    classes.setdefault(cls, {})[method] = state
     return state
 
 
@@ -159,19 +184,18 @@ def maybe_restore(state: ClassState) -> None:
     if state.users > 0 or state.pinned or state.adopting or state.wrapper is None:
         return
     cls = state.cls()
-    if cls is not None and vars(cls).get("execute") is state.wrapper:
+    if cls is not None and vars(cls).get(state.method) is state.wrapper:
         if state.original is MISSING:
-            type.__delattr__(cls, "execute")
+            type.__delattr__(cls, state.method)
         else:
-            type.__setattr__(cls, "execute", state.original)
+            type.__setattr__(cls, state.method, state.original)
     # Wrapped again by someone else since: leave theirs; ours only dispatches instances with
     # nodes, and there are none.
     state.wrapper = None
 
 
 def class_patched(cls: type) -> bool:
-    state = classes.get(cls)
-    return state is not None and state.wrapper is not None
+    return any(state.wrapper is not None for state in states_of(cls))
 
 
 def patch_instance(obj: Any, node: Node) -> None:

@@ -25,6 +25,7 @@ from ..metrics import STORE, LabeledCounter
 ATTR_RETRY_ATTEMPT: Final = "tta.retry.attempt"
 ATTR_RETRY_ATTEMPTS: Final = "tta.retry.attempts"
 ATTR_FALLBACK_ACTIVATED: Final = "tta.fallback.activated"
+ATTR_COMPENSATED: Final = "tta.saga.compensated"
 ATTR_TIMED_OUT: Final = "tta.timeout.timed_out"
 ATTR_CACHE_RESULT: Final = "tta.cache.result"
 ATTR_ROUTE: Final = "tta.route"
@@ -173,14 +174,16 @@ def record_circuit_breaker_state(primitive_name: str, state: Any) -> None:
 
 
 class Call:
-    """One instrumented call in progress: the node, its span, scratch state for recognisers,
-    and the LLM spend it holds (None until an LLM call is reported in it; see ``_spend``)."""
+    """One instrumented call in progress: the node, its span, the span that was current when it
+    started (``base``), scratch state for recognisers, and the LLM spend it holds (None until an
+    LLM call is reported in it; see ``_spend``)."""
 
-    __slots__ = ("child_exc", "flag", "n", "node", "span", "spend")
+    __slots__ = ("base", "child_exc", "flag", "n", "node", "span", "spend")
 
-    def __init__(self, node: Any, span: trace.Span) -> None:
+    def __init__(self, node: Any, span: trace.Span, base: trace.Span) -> None:
         self.node = node
         self.span = span
+        self.base = base
         self.n = 0
         self.flag = False
         self.child_exc: BaseException | None = None
@@ -268,6 +271,26 @@ class Fallback(Recogniser):
 
     def pends(self, role: str | None) -> bool:
         return role == "primary"
+
+
+class Saga(Recogniser):
+    """Saga and compensation: a call of ``.compensation`` is a compensation run, its outcome
+    success or error (TTA.dev swallows a failed compensation and raises the forward error)."""
+
+    __slots__ = ("error", "success")
+
+    def __init__(self, name: str, obj: Any) -> None:
+        self.success = Series(c.COMPENSATIONS, name, c.STATUS_SUCCESS)
+        self.error = Series(c.COMPENSATIONS, name, c.STATUS_ERROR)
+
+    def child_end(self, call: Call, role: str | None, exc: BaseException | None) -> None:
+        if role == "compensation":
+            call.flag = True
+            (self.success if exc is None else self.error).inc()
+
+    def finish(self, call: Call, exc: BaseException | None) -> None:
+        if call.span.is_recording():
+            call.span.set_attribute(ATTR_COMPENSATED, call.flag)
 
 
 class Timeout(Recogniser):
@@ -377,6 +400,7 @@ class CircuitBreaker(Recogniser):
 RECOGNISERS: Final[dict[str, type[Recogniser]]] = {
     "retry": Retry,
     "fallback": Fallback,
+    "saga": Saga,
     "timeout": Timeout,
     "cache": Cache,
     "router": Route,

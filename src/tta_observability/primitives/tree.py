@@ -20,17 +20,18 @@ from typing import Any, TypeVar
 from ..slo import SLO
 from . import patching
 from .frames import CURRENT
-from .naming import child_name, children, is_primitive, root_name
-from .node import LOCK, MISSING, NODE_ATTR, Node, node_of
+from .naming import call_site, child_name, children, is_primitive, root_name
+from .node import EXECUTE, EXECUTE_IMPL, LOCK, MISSING, NODE_ATTR, Node, hook_method, node_of
 from .patching import ClassConfig, ClassState
+from .ttadev_spans import unwrap_tracer, wrap_tracer
 
 T = TypeVar("T")
 
 logger = logging.getLogger("tta_observability")
 
 
-def _patch(cls: type) -> ClassState | None:
-    return patching.patch(cls, _resolve)
+def _patch(cls: type, method: str) -> ClassState | None:
+    return patching.patch(cls, _resolve, method)
 
 
 _warned_slots: set[str] = set()
@@ -57,13 +58,19 @@ def _attach(
     if cfg is not None:
         name = cfg.name or name
         slo = slo or cfg.slo
-    node = Node(obj, name, slo, adopted, children(obj) if kids is None else kids)
+    # An execute of the instance's own is wrapped there: it bypasses any class method.
+    method = EXECUTE if EXECUTE in d else hook_method(type(obj))
+    node = Node(obj, name, slo, adopted, children(obj) if kids is None else kids, method)
     state = None
-    if "execute" not in d:
-        owner = patching.owner(type(obj))
-        state = _patch(owner) if owner is not None else None
+    if EXECUTE not in d:
+        owner = patching.owner(type(obj), method)
+        state = _patch(owner, method) if owner is not None else None
     if state is None:
+        node.method = EXECUTE
+        node.own_span = False
         patching.patch_instance(obj, node)
+    elif node.own_span:
+        wrap_tracer(obj, node)
     d[NODE_ATTR] = node
     patching.register(obj, state)
     return node
@@ -101,7 +108,7 @@ def _adopt(obj: Any) -> Node | None:
     """Name a primitive met for the first time in a patched class's ``execute``, with its tree."""
     parent = CURRENT.get()
     if parent is None:
-        name = root_name(obj)
+        name = root_name(obj, site=lambda: call_site(obj, skip_own_package=True))
     else:
         role = parent.node.role_of(obj)
         name = child_name(parent.node.name, None if role is MISSING else role, obj)
@@ -119,7 +126,22 @@ def _resolve(obj: Any, state: ClassState) -> Node | None:
             if node.active:  # a copy of an instrumented instance: instrumented the same way
                 return _attach_tree(obj, node.name, node.slo, node.adopted)
             d.pop(NODE_ATTR, None)  # left by an instance uninstrumented since
+        if state.method == EXECUTE and hook_method(type(obj)) == EXECUTE_IMPL:
+            # The pre-adoption wrapper on InstrumentedPrimitive.execute (see set_adopting):
+            # only for instances whose own class adopts.
+            impl = _impl_state(type(obj))
+            return _adopt(obj) if impl is not None and impl.adopting else None
         return _adopt(obj) if state.adopting else None
+
+
+def _impl_state(cls: type) -> ClassState | None:
+    owner = patching.owner(cls, EXECUTE_IMPL)
+    return patching.state_of(owner, EXECUTE_IMPL) if owner is not None else None
+
+
+def _execute_owner(cls: type) -> type | None:
+    """For a TTA.dev InstrumentedPrimitive subclass: the class defining its ``execute``."""
+    return patching.owner(cls, EXECUTE) if hook_method(cls) == EXECUTE_IMPL else None
 
 
 def _detach(obj: Any) -> None:
@@ -128,6 +150,7 @@ def _detach(obj: Any) -> None:
     if node is None or d is None or node.obj is not obj:
         return  # nothing, or a copy's inherited node: dropping it is all there is to do
     node.active = False
+    unwrap_tracer(obj, node)
     patching.unpatch_instance(obj, node)
     patching.unregister(obj)
 
@@ -135,9 +158,15 @@ def _detach(obj: Any) -> None:
 def set_adopting(cls: type, auto: bool) -> bool:
     """Make every instance of ``cls`` observed (``auto``: by ``instrument_primitives()``, else
     by ``@observed``); False when it already was, or ``cls`` cannot be patched."""
-    state = _patch(cls)
+    state = _patch(cls, hook_method(cls))
     if state is None:
         return False
+    # TTA.dev opens an instance's primitive.<name> span in execute, before _execute_impl: adopted
+    # there already, an instance's tracer is wrapped in time for its first call's span.
+    owner = _execute_owner(cls)
+    pre = _patch(owner, EXECUTE) if owner is not None else None
+    if pre is not None:
+        pre.set(auto=True) if auto else pre.set(observed=True)
     if auto:
         changed = not state.auto
         state.set(auto=True)
@@ -151,7 +180,8 @@ def stop_adopting(classes: list[type]) -> None:
     """Undo ``set_adopting(cls, auto=True)``: nodes adopted so far are dropped, and each class is
     restored unless instances instrumented with ``instrument()`` rely on it."""
     with LOCK:
-        states = [s for s in (patching.classes.get(cls) for cls in classes) if s is not None]
+        owners = {o for o in map(_execute_owner, classes) if o is not None}
+        states = [s for cls in [*classes, *owners] for s in patching.states_of(cls)]
         for state in states:
             state.set(auto=False)
         for ref, _ in list(patching.registry.values()):
@@ -204,7 +234,8 @@ def instrument(workflow: T, *, name: str | None = None, slo: SLO | None = None) 
     with LOCK:
         node = node_of(workflow)
         if node is None:
-            node = _attach(workflow, root_name(workflow, name), slo, adopted=False)
+            site = lambda: call_site(workflow, skip_own_package=False)  # noqa: E731
+            node = _attach(workflow, root_name(workflow, name, site), slo, adopted=False)
             assert node is not None  # it has a __dict__
         else:
             _warn_if_different(node, workflow, name, slo)
@@ -241,7 +272,7 @@ def observe_class(cls: type[T], name: str | None = None, slo: SLO | None = None)
         raise TypeError(f"slo must be a tta_observability.SLO, got {type(slo).__name__}")
     with LOCK:
         patching.set_class_config(cls, ClassConfig(name, slo))
-        if _patch(cls) is None:
+        if _patch(cls, hook_method(cls)) is None:
             raise TypeError(f"@observed cannot wrap {cls.__qualname__}.execute")
         set_adopting(cls, auto=False)
     return cls

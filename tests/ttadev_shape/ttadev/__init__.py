@@ -1,1 +1,1 @@
-"""Test-only stand-in for the TTA.dev package (public shape only)."""
+"""Test-only stand-in for the TTA.dev package, written from its public repository's behaviour."""

@@ -140,6 +140,17 @@ def developer() -> Dashboard:
                 width=8,
             ),
             timeseries(
+                "Compensations",
+                "Compensations saga primitives ran after a failed forward step, per second, "
+                "by outcome.",
+                "ops",
+                target(
+                    agg("primitive_name, outcome", rate(sel(c.COMPENSATIONS), RATE)),
+                    "{{primitive_name}} {{outcome}}",
+                ),
+                width=8,
+            ),
+            timeseries(
                 "Timeouts",
                 "Calls cut off by a timeout primitive per second.",
                 "ops",

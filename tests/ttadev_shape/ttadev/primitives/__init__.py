@@ -1,15 +1,17 @@
-"""Test-only stand-in for ``ttadev.primitives``: the public names and shapes of TTA.dev."""
+"""Test-only stand-in for ``ttadev.primitives``: TTA.dev's public names and behaviour (its own
+spans and structlog logging included), written from its repository, not copied. Unlike the real
+package it does not install a TracerProvider when imported."""
 
+from .base import LambdaPrimitive, WorkflowContext, WorkflowPrimitive
 from .core import (
     ConditionalPrimitive,
-    LambdaPrimitive,
     ParallelPrimitive,
     RouterPrimitive,
     SequentialPrimitive,
     SwitchPrimitive,
-    WorkflowContext,
-    WorkflowPrimitive,
 )
+from .llm import LiteLLMPrimitive, LLMResponse
+from .observability import InstrumentedPrimitive
 from .performance import CachePrimitive
 from .recovery import (
     CircuitBreakerConfig,
@@ -35,7 +37,10 @@ __all__ = [
     "CompensationPrimitive",
     "ConditionalPrimitive",
     "FallbackPrimitive",
+    "InstrumentedPrimitive",
+    "LLMResponse",
     "LambdaPrimitive",
+    "LiteLLMPrimitive",
     "MockPrimitive",
     "ParallelPrimitive",
     "RetryPrimitive",

@@ -1,122 +1,103 @@
-"""Base class, context and control-flow primitives, shaped like TTA.dev's."""
+"""Stand-in for ``ttadev.primitives.core``: Sequential and Parallel (``InstrumentedPrimitive``
+subclasses, a span around each step or branch), Conditional, Switch and Router (a span around
+the child they pick). Every step is logged through structlog with the workflow and correlation
+ids, as TTA.dev does."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
-import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from opentelemetry import trace
 
-class WorkflowContext:
-    """Duck-typed like TTA.dev's pydantic model: the same fields and child-context rule."""
+from .base import WorkflowContext, WorkflowPrimitive
+from .observability import InstrumentedPrimitive, get_logger
 
-    def __init__(
-        self,
-        workflow_id: str | None = None,
-        session_id: str | None = None,
-        agent_id: str | None = None,
-        trace_id: str | None = None,
-        span_id: str | None = None,
-        parent_span_id: str | None = None,
-        trace_flags: int = 1,
-        correlation_id: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> None:
-        self.workflow_id = workflow_id
-        self.session_id = session_id
-        self.agent_id = agent_id
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_span_id = parent_span_id
-        self.trace_flags = trace_flags
-        self.correlation_id = correlation_id or str(uuid.uuid4())
-        self.causation_id: str | None = None
-        self.metadata = metadata or {}
-        self.state: dict[str, Any] = {}
-        self.baggage: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-        self.start_time = time.time()
-        self.checkpoints: list[tuple[str, float]] = []
-
-    def create_child_context(self) -> WorkflowContext:
-        child = WorkflowContext(
-            workflow_id=self.workflow_id,
-            session_id=self.session_id,
-            agent_id=self.agent_id,
-            trace_id=self.trace_id,
-            parent_span_id=self.span_id,
-            trace_flags=self.trace_flags,
-            correlation_id=self.correlation_id,
-            metadata=dict(self.metadata),
-        )
-        child.causation_id = self.correlation_id
-        child.baggage = dict(self.baggage)
-        child.tags = dict(self.tags)
-        return child
-
-    def checkpoint(self, name: str) -> None:
-        self.checkpoints.append((name, time.time()))
-
-    def elapsed_ms(self) -> float:
-        return (time.time() - self.start_time) * 1000
-
-    def to_otel_context(self) -> dict[str, Any]:
-        return {"workflow.id": self.workflow_id, "workflow.correlation_id": self.correlation_id}
+logger = get_logger(__name__)
 
 
-class WorkflowPrimitive(ABC):
-    @abstractmethod
-    async def execute(self, input_data: Any, context: WorkflowContext) -> Any: ...
-
-    def __rshift__(self, other: WorkflowPrimitive) -> SequentialPrimitive:
-        left = self.primitives if type(self) is SequentialPrimitive else [self]
-        return SequentialPrimitive([*left, other])
-
-    def __or__(self, other: WorkflowPrimitive) -> ParallelPrimitive:
-        left = self.primitives if type(self) is ParallelPrimitive else [self]
-        return ParallelPrimitive([*left, other])
-
-
-class LambdaPrimitive(WorkflowPrimitive):
-    def __init__(self, func: Callable[[Any, WorkflowContext], Any]) -> None:
-        self.func = func
-
-    async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
-        result = self.func(input_data, context)
-        if inspect.isawaitable(result):
-            result = await result
+async def traced_child(
+    tracer: Any, span_name: str, prefix: str, run: Callable[[], Awaitable[Any]]
+) -> Any:
+    """Run one child call inside a current span, recording its outcome the way TTA.dev does
+    (``<prefix>.status``, the exception recorded with its message)."""
+    with tracer.start_as_current_span(span_name) as span:
+        try:
+            result = await run()
+        except Exception as e:
+            span.set_attribute(f"{prefix}.status", "error")
+            span.set_attribute(f"{prefix}.error", str(e))
+            span.record_exception(e)
+            raise
+        span.set_attribute(f"{prefix}.status", "success")
         return result
 
 
-class SequentialPrimitive(WorkflowPrimitive):
+def _ids(context: WorkflowContext) -> dict[str, Any]:
+    return {"workflow_id": context.workflow_id, "correlation_id": context.correlation_id}
+
+
+class SequentialPrimitive(InstrumentedPrimitive):
     def __init__(self, primitives: list[WorkflowPrimitive]) -> None:
         if not primitives:
             raise ValueError("SequentialPrimitive requires at least one primitive")
         self.primitives = primitives
+        super().__init__(name="SequentialPrimitive")
 
-    async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
+    async def _execute_impl(self, input_data: Any, context: WorkflowContext) -> Any:
+        logger.info("sequential_workflow_start", step_count=len(self.primitives), **_ids(context))
         result = input_data
-        for step in self.primitives:
-            result = await step.execute(result, context.create_child_context())
+        for i, step in enumerate(self.primitives):
+            child_ctx = context.create_child_context()
+            logger.info("sequential_step_start", step=i, **_ids(context))
+            value = result
+
+            def call(
+                step: WorkflowPrimitive = step, value: Any = value, cc: WorkflowContext = child_ctx
+            ) -> Awaitable[Any]:
+                return step.execute(value, cc)
+
+            result = await traced_child(self._tracer, f"sequential.step_{i}", "step", call)
+            logger.info("sequential_step_complete", step=i, **_ids(context))
+        logger.info("sequential_workflow_complete", **_ids(context))
         return result
 
+    def __rshift__(self, other: WorkflowPrimitive) -> SequentialPrimitive:
+        more = other.primitives if isinstance(other, SequentialPrimitive) else [other]
+        return SequentialPrimitive(self.primitives + more)
 
-class ParallelPrimitive(WorkflowPrimitive):
+
+class ParallelPrimitive(InstrumentedPrimitive):
     def __init__(self, primitives: list[WorkflowPrimitive]) -> None:
         if not primitives:
             raise ValueError("ParallelPrimitive requires at least one primitive")
         self.primitives = primitives
+        super().__init__(name="ParallelPrimitive")
 
-    async def execute(self, input_data: Any, context: WorkflowContext) -> list[Any]:
-        return list(
-            await asyncio.gather(
-                *(p.execute(input_data, context.create_child_context()) for p in self.primitives)
+    async def _execute_impl(self, input_data: Any, context: WorkflowContext) -> list[Any]:
+        logger.info("parallel_workflow_start", branch_count=len(self.primitives), **_ids(context))
+
+        async def branch(i: int, p: WorkflowPrimitive, child_ctx: WorkflowContext) -> Any:
+            logger.info("parallel_branch_start", branch=i, **_ids(context))
+            result = await traced_child(
+                self._tracer,
+                f"parallel.branch_{i}",
+                "branch",
+                lambda: p.execute(input_data, child_ctx),
             )
-        )
+            logger.info("parallel_branch_complete", branch=i, **_ids(context))
+            return result
+
+        children = [context.create_child_context() for _ in self.primitives]
+        pairs = enumerate(zip(self.primitives, children, strict=True))
+        results = await asyncio.gather(*(branch(i, p, cc) for i, (p, cc) in pairs))
+        logger.info("parallel_workflow_complete", **_ids(context))
+        return list(results)
+
+    def __or__(self, other: WorkflowPrimitive) -> ParallelPrimitive:
+        more = other.primitives if isinstance(other, ParallelPrimitive) else [other]
+        return ParallelPrimitive(self.primitives + more)
 
 
 class ConditionalPrimitive(WorkflowPrimitive):
@@ -132,10 +113,19 @@ class ConditionalPrimitive(WorkflowPrimitive):
 
     async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
         if self.condition(input_data, context):
-            return await self.then_primitive.execute(input_data, context)
-        if self.else_primitive is not None:
-            return await self.else_primitive.execute(input_data, context)
-        return input_data
+            branch, chosen = "then", self.then_primitive
+        elif self.else_primitive is not None:
+            branch, chosen = "else", self.else_primitive
+        else:
+            logger.info("conditional_passthrough", **_ids(context))
+            return input_data
+        logger.info("conditional_branch_selected", branch=branch, **_ids(context))
+        return await traced_child(
+            trace.get_tracer(__name__),
+            f"conditional.branch_{branch}",
+            "branch",
+            lambda: chosen.execute(input_data, context),
+        )
 
 
 class SwitchPrimitive(WorkflowPrimitive):
@@ -152,10 +142,18 @@ class SwitchPrimitive(WorkflowPrimitive):
     async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
         key = self.selector(input_data, context)
         if key in self.cases:
-            return await self.cases[key].execute(input_data, context)
-        if self.default is not None:
-            return await self.default.execute(input_data, context)
-        return input_data
+            case, chosen = f"case_{key}", self.cases[key]
+        elif self.default is not None:
+            case, chosen = "default", self.default
+        else:
+            return input_data
+        logger.info("switch_case_selected", case_name=case, **_ids(context))
+        return await traced_child(
+            trace.get_tracer(__name__),
+            f"switch.{case}",
+            "case",
+            lambda: chosen.execute(input_data, context),
+        )
 
 
 class RouterPrimitive(WorkflowPrimitive):
@@ -171,8 +169,16 @@ class RouterPrimitive(WorkflowPrimitive):
 
     async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
         route = self.router_fn(input_data, context)
-        if route not in self.routes:
-            if self.default is None:
-                raise ValueError(f"Route {route!r} not found and no default route")
+        chosen = self.routes.get(route)
+        if chosen is None and self.default:
             route = self.default
-        return await self.routes[route].execute(input_data, context)
+            chosen = self.routes.get(route)
+        if chosen is None:
+            raise ValueError(f"No route found for key '{route}'")
+        logger.info("router_route_selected", route=route, **_ids(context))
+        return await traced_child(
+            trace.get_tracer(__name__),
+            f"router.route_{route}",
+            "route",
+            lambda: chosen.execute(input_data, context),
+        )

@@ -1,4 +1,4 @@
-"""CachePrimitive shaped like TTA.dev's."""
+"""Stand-in for ``ttadev.primitives.performance``: CachePrimitive (no spans of its own)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .core import WorkflowContext, WorkflowPrimitive
+from .base import WorkflowContext, WorkflowPrimitive
 
 
 class CachePrimitive(WorkflowPrimitive):
@@ -22,25 +22,18 @@ class CachePrimitive(WorkflowPrimitive):
         self.ttl_seconds = ttl_seconds
         self.backend = backend
         self._cache: dict[str, tuple[Any, float]] = {}
-        self._hits = 0
-        self._misses = 0
+        self._stats = {"hits": 0, "misses": 0}
 
     async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
         key = self.cache_key_fn(input_data, context)
-        entry = self._cache.get(key)
-        if entry is not None and time.monotonic() - entry[1] < self.ttl_seconds:
-            self._hits += 1
-            return entry[0]
-        self._misses += 1
+        hit = self._cache.get(key)
+        if hit is not None and time.time() - hit[1] < self.ttl_seconds:
+            self._stats["hits"] += 1
+            return hit[0]
+        self._stats["misses"] += 1
         result = await self.primitive.execute(input_data, context)
-        self._cache[key] = (result, time.monotonic())
+        self._cache[key] = (result, time.time())
         return result
 
     def get_stats(self) -> dict[str, Any]:
-        total = self._hits + self._misses
-        return {
-            "hits": self._hits,
-            "misses": self._misses,
-            "size": len(self._cache),
-            "hit_rate": self._hits / total if total else 0.0,
-        }
+        return {**self._stats, "size": len(self._cache)}

@@ -1,4 +1,4 @@
-"""MockPrimitive shaped like TTA.dev's."""
+"""Stand-in for ``ttadev.primitives.testing``: MockPrimitive (named, no spans)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from .core import WorkflowContext, WorkflowPrimitive
+from .base import WorkflowContext, WorkflowPrimitive
 
 
 class MockPrimitive(WorkflowPrimitive):
@@ -14,7 +14,7 @@ class MockPrimitive(WorkflowPrimitive):
         self,
         name: str,
         return_value: Any = None,
-        side_effect: Callable[[Any, WorkflowContext], Any] | None = None,
+        side_effect: Callable[..., Any] | None = None,
         raise_error: Exception | None = None,
     ) -> None:
         self.name = name
@@ -22,12 +22,10 @@ class MockPrimitive(WorkflowPrimitive):
         self.side_effect = side_effect
         self.raise_error = raise_error
         self.call_count = 0
-        self.calls: list[tuple[Any, WorkflowContext]] = []
 
     async def execute(self, input_data: Any, context: WorkflowContext) -> Any:
         self.call_count += 1
-        self.calls.append((input_data, context))
-        if self.raise_error is not None:
+        if self.raise_error:
             raise self.raise_error
         if self.side_effect is not None:
             result = self.side_effect(input_data, context)

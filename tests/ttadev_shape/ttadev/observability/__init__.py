@@ -1,0 +1,1 @@
+"""Stand-in for ``ttadev.observability``."""
