@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from . import budget
 from . import contract as c
 from ._otel_compat import runtime_context_var
 from ._state import STATE, report_internal_error
@@ -32,9 +33,9 @@ _ERROR: Final = c.STATUSES.index(c.STATUS_ERROR)
 _TIMEOUT: Final = c.STATUSES.index(c.STATUS_TIMEOUT)
 _CANCELLED: Final = c.STATUSES.index(c.STATUS_CANCELLED)
 
-#: The observed call in progress in this context; None outside any. The outermost call of a
-#: trace is a workflow run.
-CURRENT_CALL: contextvars.ContextVar[Instrument | None] = contextvars.ContextVar(
+#: The innermost observed call in progress in this context; None outside any. A call without a
+#: parent is a workflow run (the outermost call of a trace).
+CURRENT_CALL: contextvars.ContextVar[Started | None] = contextvars.ContextVar(
     "tta_observability_current_call", default=None
 )
 
@@ -123,7 +124,7 @@ def failure_labels(exc: BaseException) -> tuple[str, str]:
     with contextlib.suppress(Exception):  # no instance dict: every frame counts it as raised
         exc.__dict__[_SEEN] = True
     run = CURRENT_CALL.get()
-    return origin, c.NO_WORKFLOW if run is None else run.name
+    return origin, c.NO_WORKFLOW if run is None else run.root.inst.name
 
 
 def forget_failure(exc: BaseException) -> None:
@@ -135,21 +136,108 @@ def forget_failure(exc: BaseException) -> None:
 
 class Started:
     """One call between :meth:`Instrument.start` and :meth:`Instrument.finish`: its span, the
-    context token to detach (:data:`NO_CONTEXT`: none), the :data:`CURRENT_CALL` token when the
-    call is a workflow run (None otherwise; :data:`NO_CONTEXT`: a run with nothing to reset),
-    its start time, and whether the span is ours to end (False: adopted from the code observed,
-    which ends it)."""
+    context token to detach (:data:`NO_CONTEXT`: none), the :data:`CURRENT_CALL` token to reset
+    (:data:`NO_CONTEXT`: none), its start time, and its place in the run: the ``parent`` call
+    (None: this call is the run), the ``root`` call, and the intervals its children ran (None
+    until one ends), and whether the span is ours to end (``own``; False: adopted from the code
+    observed, which ends it). Only a root keeps the run's counts (``calls``, ``llm_calls``,
+    ``usage``).
+    """
 
-    __slots__ = ("outer", "own", "span", "t0", "token")
+    __slots__ = (
+        "calls",
+        "inst",
+        "kids",
+        "llm_calls",
+        "outer",
+        "own",
+        "parent",
+        "root",
+        "span",
+        "t0",
+        "token",
+        "usage",
+    )
 
-    def __init__(
-        self, span: trace.Span, token: object, outer: object, t0: float, own: bool = True
-    ) -> None:
-        self.span = span
-        self.token = token
-        self.outer = outer
-        self.t0 = t0
-        self.own = own
+    def __init__(self, inst: Instrument, parent: Started | None) -> None:
+        self.inst = inst
+        self.parent = parent
+        self.kids: list[tuple[float, float]] | None = None
+        self.span: trace.Span = _INVALID_SPAN
+        self.token: object = NO_CONTEXT
+        self.outer: object = NO_CONTEXT
+        self.t0 = 0.0
+        self.own = True
+        if parent is None:
+            self.root = self
+            self.calls = 1
+            self.llm_calls = 1 if inst.is_llm else 0
+            #: [tokens, cost in USD] reported during the run; None until the first report.
+            self.usage: list[float] | None = None
+        else:
+            root = self.root = parent.root
+            root.calls += 1
+            if inst.is_llm and not in_llm_call(parent):
+                root.llm_calls += 1
+            # Most calls have the same parent and run as their last call: two identity checks.
+            if inst.last_parent is not parent.inst or inst.last_root is not root.inst:
+                inst.add_edge(root.inst, parent.inst)
+
+
+def in_llm_call(call: Started | None) -> bool:
+    """Whether ``call`` is an ``llm`` call or runs inside one (rare events only: it walks up)."""
+    while call is not None:
+        if call.inst.is_llm:
+            return True
+        call = call.parent
+    return False
+
+
+def covered(kids: list[tuple[float, float]], t0: float, t1: float) -> float:
+    """Length of the union of the intervals ``kids``, clipped to ``[t0, t1]``."""
+    total = 0.0
+    start = end = t0
+    for a, b in sorted(kids):
+        a, b = max(a, t0), min(b, t1)
+        if b <= a:
+            continue
+        if a > end:
+            total += end - start
+            start, end = a, b
+        elif b > end:
+            end = b
+    return total + (end - start)
+
+
+def report_usage(tokens: int, cost_usd: float | None) -> Exception | None:
+    """An LLM usage report in this context: counted in the run and checked against the budgets
+    that apply. Returns the :class:`~tta_observability.RunBudgetExceeded` to raise, if any."""
+    call = CURRENT_CALL.get()
+    # A report inside an llm call belongs to that call; elsewhere it is an LLM call of its own.
+    calls = 0 if in_llm_call(call) else 1
+    workflow = None
+    if call is not None:
+        root = call.root
+        workflow = root.inst.name
+        root.llm_calls += calls
+        usage = root.usage
+        if usage is None:
+            usage = root.usage = [0.0, 0.0]
+        usage[0] += tokens
+        usage[1] += cost_usd or 0.0
+    spend = budget.active()
+    if spend is None:
+        return None
+    return budget.after_usage(spend, calls, tokens, cost_usd, workflow)
+
+
+def _check_llm_budget(inst: Instrument, parent: Started | None) -> None:
+    """Before an ``llm`` call starts: raise RunBudgetExceeded if it would go past a budget."""
+    spend = budget.active()
+    if spend is None or in_llm_call(parent):
+        return
+    workflow = parent.root.inst.name if parent is not None else inst.name
+    budget.before_llm_call(spend, workflow)
 
 
 class Instrument:
@@ -158,6 +246,10 @@ class Instrument:
     __slots__ = (
         "__weakref__",
         "attributes",
+        "edge_parents",
+        "is_llm",
+        "last_parent",
+        "last_root",
         "name",
         "primitive_type",
         "series",
@@ -169,6 +261,10 @@ class Instrument:
         "store",
         "workflow_series",
     )
+
+    #: Edges kept per instrument; past this, new parents of it are not exported (the store's
+    #: guard bounds the labels anyway).
+    _MAX_EDGE_PARENTS: Final = 1024
 
     def __init__(
         self,
@@ -208,6 +304,12 @@ class Instrument:
         )
         # Created on the first call that turns out to be outermost.
         self.workflow_series: WorkflowSeries | None = None
+        self.is_llm = self.primitive_type == c.LLM_TYPE
+        #: (run root, parent) pairs whose edge to this instrument is exported; (None, None): the
+        #: root edge of this instrument's own workflow.
+        self.edge_parents: set[tuple[Instrument | None, Instrument | None]] = set()
+        self.last_root: Instrument | None = None
+        self.last_parent: Instrument | None = None
         with _bind_lock:
             _instruments.add(self)
 
@@ -228,46 +330,73 @@ class Instrument:
     # The two halves of a call. Neither raises: a failure inside the library is reported once
     # and the call is still counted.
 
+    def add_edge(self, root: Instrument, parent: Instrument) -> None:
+        """Export the edge from ``parent`` to this instrument in ``root``'s workflow, once."""
+        self.last_root, self.last_parent = root, parent
+        key = (root, parent)
+        if key in self.edge_parents or len(self.edge_parents) >= self._MAX_EDGE_PARENTS:
+            return
+        try:
+            self.edge_parents.add(key)
+            self.store.edge(root.name, parent.name, self.name)
+        except Exception as exc:
+            report_internal_error("workflow edge", exc)
+
+    def begin(self) -> Started:
+        """The bookkeeping half of a call's start: no span, nothing made current. Raises
+        RunBudgetExceeded (and starts nothing) for an ``llm`` call past its run's budget."""
+        parent = CURRENT_CALL.get()
+        if self.is_llm:
+            _check_llm_budget(self, parent)
+        self.series.begin()
+        return Started(self, parent)
+
     def start(
         self,
         parent: context_api.Context | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> Started:
+        # begin(), inlined: this runs on every call.
+        up = CURRENT_CALL.get()
+        if self.is_llm:
+            _check_llm_budget(self, up)
         self.series.begin()
-        outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
+        call = Started(self, up)
+        call.outer = CURRENT_CALL.set(call)
         try:
             # ``attributes`` replaces this instrument's set (callers merge once, not per call).
             attrs = self.attributes if attributes is None else attributes
-            span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
+            span = call.span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
-            token = (
-                attach_context(trace.set_span_in_context(span, parent))
-                if span is not _INVALID_SPAN
-                else NO_CONTEXT
-            )
+            if span is not _INVALID_SPAN:
+                call.token = attach_context(trace.set_span_in_context(span, parent))
         except Exception as exc:
             report_internal_error("span start", exc)
-            span, token = _INVALID_SPAN, NO_CONTEXT
-        return Started(span, token, outer, perf_counter())
+            call.span = _INVALID_SPAN
+        call.t0 = perf_counter()
+        return call
 
     def adopt(self, span: trace.Span, make_current: bool) -> Started:
         """Start a call whose span someone else opened and will end (TTA.dev's own spans): this
         instrument's attributes go onto it; ``make_current`` makes it the current span until
         the call ends (spans started inside then nest under it)."""
-        self.series.begin()
-        outer = CURRENT_CALL.set(self) if CURRENT_CALL.get() is None else None
-        token: object = NO_CONTEXT
+        call = self.begin()
+        call.outer = CURRENT_CALL.set(call)
+        call.span = span
+        call.own = False
         try:
             if span.is_recording():
                 span.set_attributes(self.attributes)
             if make_current:
-                token = attach_context(trace.set_span_in_context(span))
+                call.token = attach_context(trace.set_span_in_context(span))
         except Exception as exc:
             report_internal_error("span adopt", exc)
-        return Started(span, token, outer, perf_counter(), False)
+        call.t0 = perf_counter()
+        return call
 
     def finish(self, call: Started, exc: BaseException | None) -> None:
-        duration = perf_counter() - call.t0
+        end = perf_counter()
+        duration = end - call.t0
         span, token, outer = call.span, call.token, call.outer
         try:
             status = _SUCCESS if exc is None else classify(exc)
@@ -280,16 +409,29 @@ class Instrument:
             if status and exc is not None:  # the error path only
                 if status != _CANCELLED:
                     self.series.record_error(type(exc).__name__, *failure_labels(exc))
-                if outer is not None:
+                if call.parent is None:
                     # The failure leaves the workflow run: leave the exception as it was made.
                     forget_failure(exc)
             if self.slo_series is not None and status != _CANCELLED:
                 self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
-            if outer is not None:
+            if call.kids is not None:
+                own = duration - covered(call.kids, call.t0, end)
+                self.series.record_self(max(own, 0.0), trace_id, span_id)
+            parent = call.parent
+            if parent is None:
                 wf = self.workflow_series
                 if wf is None:
                     wf = self.workflow_series = self.store.workflow(self.name)
                 wf.record(status, duration, trace_id, span_id)
+                # A run of one call that made no LLM call has no shape worth a histogram.
+                if call.calls > 1 or call.llm_calls or call.usage is not None:
+                    self._record_run(call, wf, trace_id, span_id)
+            else:
+                kids = parent.kids
+                if kids is None:
+                    parent.kids = [(call.t0, end)]
+                else:
+                    kids.append((call.t0, end))
         except Exception as internal:
             report_internal_error("metrics", internal)
             status = _ERROR if exc is not None else _SUCCESS
@@ -317,7 +459,7 @@ class Instrument:
                 except Exception as internal:
                     report_internal_error("span end", internal)
             # The common cases inline: this runs on every call.
-            if outer is not None and outer is not NO_CONTEXT:
+            if outer is not NO_CONTEXT:
                 try:
                     CURRENT_CALL.reset(outer)  # type: ignore[arg-type]
                 except ValueError as internal:  # ended in another context than it started
@@ -330,6 +472,17 @@ class Instrument:
                         report_internal_error("context detach", internal)
                 else:
                     context_api.detach(token)  # type: ignore[arg-type]
+
+    def add_root_edge(self) -> None:
+        """Export the root edge (``parent=""``) of this instrument's own workflow, once."""
+        if (None, None) not in self.edge_parents:
+            self.edge_parents.add((None, None))
+            self.store.edge(self.name, c.ROOT_PARENT, self.name)
+
+    def _record_run(self, call: Started, wf: WorkflowSeries, trace_id: int, span_id: int) -> None:
+        self.add_root_edge()
+        usage = call.usage or (0, 0.0)
+        wf.record_run(call.calls, call.llm_calls, int(usage[0]), usage[1], trace_id, span_id)
 
 
 _bind_lock = threading.Lock()

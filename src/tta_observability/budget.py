@@ -130,7 +130,7 @@ class RunBudget:
         self.__exit__(exc_type, exc, tb)
 
 
-class Spend:
+class Allowance:
     """What one run has spent under one budget. Budgets nest: each run checks all of them."""
 
     __slots__ = (
@@ -145,7 +145,7 @@ class Spend:
         "workflow",
     )
 
-    def __init__(self, budget: RunBudget, parent: Spend | None, workflow: str | None) -> None:
+    def __init__(self, budget: RunBudget, parent: Allowance | None, workflow: str | None) -> None:
         self.budget = budget
         self.parent = parent
         self.workflow = workflow
@@ -154,7 +154,7 @@ class Spend:
         self.cost_usd = 0.0
         self.stopped: set[str] = set()
         self.lock = threading.Lock()
-        self.token: contextvars.Token[Spend | None] | None = None
+        self.token: contextvars.Token[Allowance | None] | None = None
 
     def over(self) -> tuple[str, float, float] | None:
         """The first limit this run is past, if any."""
@@ -169,32 +169,36 @@ class Spend:
 
 
 #: The innermost budgeted run in this context; None (the common case) costs one lookup.
-_SPEND: contextvars.ContextVar[Spend | None] = contextvars.ContextVar(
+_SPEND: contextvars.ContextVar[Allowance | None] = contextvars.ContextVar(
     "tta_observability_run_budget", default=None
 )
 active = _SPEND.get
 
 
-def start(budget: RunBudget, workflow: str | None) -> Spend:
+def start(budget: RunBudget, workflow: str | None) -> Allowance:
     """Open a run under ``budget``; :func:`end` closes it. ``workflow`` names it, if known."""
-    spend = Spend(budget, _SPEND.get(), workflow)
+    spend = Allowance(budget, _SPEND.get(), workflow)
     spend.token = _SPEND.set(spend)
     return spend
 
 
-def end(spend: Spend) -> None:
-    token = spend.token
+def resume(spend: Allowance) -> None:
+    """Make ``spend`` current again where a suspended run resumes (maybe another task)."""
+    spend.token = _SPEND.set(spend)
+
+
+def end(spend: Allowance) -> None:
+    token, spend.token = spend.token, None
+    if token is None:  # ended already (a suspended run)
+        return
     try:
-        if token is not None:
-            _SPEND.reset(token)
-            return
+        _SPEND.reset(token)
     except ValueError:  # ended in another context than it started: unwind by hand
-        pass
-    _SPEND.set(spend.parent)
+        _SPEND.set(spend.parent)
 
 
 def _stop(
-    spend: Spend, limit: str, value: float, maximum: float, workflow: str | None
+    spend: Allowance, limit: str, value: float, maximum: float, workflow: str | None
 ) -> Exception:
     name = spend.workflow or workflow or UNKNOWN_WORKFLOW
     with spend.lock:
@@ -208,11 +212,11 @@ def _stop(
     return RunBudgetExceeded(limit, value, maximum, name)
 
 
-def before_llm_call(spend: Spend, workflow: str | None) -> None:
+def before_llm_call(spend: Allowance, workflow: str | None) -> None:
     """An ``llm`` primitive is about to start under ``spend`` (the innermost budget): count it,
     or raise :class:`RunBudgetExceeded` (the call is then not counted, nor made)."""
     chain = []
-    s: Spend | None = spend
+    s: Allowance | None = spend
     while s is not None:
         with s.lock:
             over = s.over()
@@ -229,11 +233,11 @@ def before_llm_call(spend: Spend, workflow: str | None) -> None:
 
 
 def after_usage(
-    spend: Spend, calls: int, tokens: int, cost_usd: float | None, workflow: str | None
+    spend: Allowance, calls: int, tokens: int, cost_usd: float | None, workflow: str | None
 ) -> Exception | None:
     """Usage reported under ``spend``: count it; the exception to raise if a limit is crossed."""
     crossed = None
-    s: Spend | None = spend
+    s: Allowance | None = spend
     while s is not None:
         with s.lock:
             s.llm_calls += calls

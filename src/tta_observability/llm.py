@@ -24,7 +24,7 @@ from opentelemetry import trace
 
 from . import _ratelimit, _spend
 from . import contract as c
-from ._call import CURRENT_CALL
+from ._call import CURRENT_CALL, report_usage
 from ._state import report_internal_error
 from .llm_prices import cost_for, set_prices
 from .metrics import STORE
@@ -60,8 +60,8 @@ _PROVIDER_BY_PREFIX: Final = (
 
 def workflow_name() -> str:
     """The ``workflow`` label for spend recorded now: the current workflow run's name."""
-    run = CURRENT_CALL.get()
-    return c.NO_WORKFLOW if run is None else run.name
+    call = CURRENT_CALL.get()
+    return c.NO_WORKFLOW if call is None else call.root.inst.name
 
 
 def _check_tokens(name: str, value: Any) -> int:
@@ -78,7 +78,8 @@ def _record(
     output_tokens: int,
     cost_usd: float | None,
     headers: Any = None,
-) -> float | None:
+) -> tuple[float | None, Exception | None]:
+    """Count the usage; (the cost recorded, the RunBudgetExceeded to raise if it crossed one)."""
     workflow = workflow_name()
     _TOKENS.inc((workflow, provider, model, "input"), input_tokens)
     _TOKENS.inc((workflow, provider, model, "output"), output_tokens)
@@ -94,7 +95,12 @@ def _record(
         span.set_attribute(c.ATTR_GEN_AI_REQUEST_MODEL, model)
         span.set_attribute(c.ATTR_GEN_AI_INPUT_TOKENS, input_tokens)
         span.set_attribute(c.ATTR_GEN_AI_OUTPUT_TOKENS, output_tokens)
-    return cost_usd
+    try:
+        stop = report_usage(input_tokens + output_tokens, cost_usd)
+    except Exception as exc:
+        report_internal_error("run usage", exc)
+        stop = None
+    return cost_usd, stop
 
 
 def record_llm_usage(
@@ -111,6 +117,10 @@ def record_llm_usage(
     ``headers``: the response's HTTP headers (a mapping, names in any case, or a list of
     pairs); their rate-limit values set ``tta_llm_ratelimit_limit``/``_remaining``. Missing or
     malformed values are skipped (one log line), never raised.
+    Outside an ``llm`` call the report counts as one LLM call of the run. Under a
+    :class:`~tta_observability.RunBudget`, raises
+    :class:`~tta_observability.RunBudgetExceeded` when this report takes the run past a limit
+    (after counting it: the tokens were spent).
 
     >>> record_llm_usage("openai", "gpt-4o-mini", input_tokens=120, output_tokens=30)
     """
@@ -133,7 +143,7 @@ def record_llm_usage(
             f"headers must be a mapping of response headers or a list of (name, value) pairs, "
             f"got {type(headers).__name__}"
         )
-    return _record(
+    cost, stop = _record(
         trace.get_current_span(),
         provider.lower(),
         model,
@@ -142,6 +152,9 @@ def record_llm_usage(
         None if cost_usd is None else float(cost_usd),
         headers,
     )
+    if stop is not None:
+        raise stop
+    return cost
 
 
 # Automatic extraction.
@@ -250,20 +263,21 @@ def _raw_response_labels(raw: Any, source: Any) -> tuple[str, str]:
     return provider.lower(), model
 
 
-def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
+def observe_result(result: Any, span: trace.Span, source: Any = None) -> Exception | None:
     """Record the usage ``result`` carries on ``span``, unless this trace already counted that
-    usage object, and the rate-limit headroom its response headers carry. Raises what reading
-    the result raises; see :func:`extract_from_result`."""
+    usage object, and the rate-limit headroom its response headers carry; returns the
+    RunBudgetExceeded the usage caused, if any. Raises what reading the result raises; see
+    :func:`extract_from_result`."""
     found = usage_of(result)
     if found is None:
         # A raw SDK response (``with_raw_response``): its headers, never its body, which the
         # application may not have read yet.
         if _ratelimit.is_raw_response(result):
             _ratelimit.record(*_raw_response_labels(result, source), result.headers)
-        return
+        return None
     usage, inp, out = found
     if not _first_in_trace(span, usage):
-        return
+        return None
     provider, model = provider_and_model(result, source)
     cost = _get(usage, "cost")
     if cost is None:
@@ -271,19 +285,22 @@ def observe_result(result: Any, span: trace.Span, source: Any = None) -> None:
     cost_usd = float(cost) if isinstance(cost, int | float) and not isinstance(cost, bool) else None
     if cost_usd is not None and (cost_usd < 0 or not math.isfinite(cost_usd)):
         cost_usd = None
-    _record(span, provider, model, inp, out, cost_usd, _ratelimit.headers_of(result))
+    return _record(span, provider, model, inp, out, cost_usd, _ratelimit.headers_of(result))[1]
 
 
-def extract_from_result(result: Any, span: trace.Span, source: Any = None) -> None:
+def extract_from_result(result: Any, span: trace.Span, source: Any = None) -> Exception | None:
     """Record the LLM usage an observed call's result carries (OpenAI- or LiteLLM-style
     ``usage``), on that call's ``span``; ``source`` is the object that produced it (its
     ``model``/``provider`` attributes are a fallback). For the per-call path: plain results (None,
     str, numbers, bytes, lists, tuples, ...) return at once, and it never raises -- a result
-    whose ``usage`` cannot be read is reported once and skipped.
+    whose ``usage`` cannot be read is reported once and skipped. Returns the
+    :class:`~tta_observability.RunBudgetExceeded` for the caller to raise once the call is
+    recorded, when this usage took the run past its budget; else None.
     """
     if type(result) in _PLAIN:
-        return
+        return None
     try:
-        observe_result(result, span, source)
+        return observe_result(result, span, source)
     except Exception as exc:
         report_internal_error("LLM usage extraction", exc)
+        return None

@@ -109,29 +109,32 @@ def _sync_wrapper(inst: Instrument) -> Callable[..., Any]:
             finish(call, exc)
             raise
         if result.__class__ not in _PLAIN_RESULTS:
-            extract_llm_usage(result, call.span)
+            stop = extract_llm_usage(result, call.span)
+            if stop is not None:  # the usage took the run past its budget
+                finish(call, None)
+                raise stop
         if type(result) is CoroutineType:
             # A coroutine function hidden behind a decorator without functools.wraps: the call
             # ends when its coroutine does. Leave the caller's context as it was until then.
             if call.token is not NO_CONTEXT:
                 _detach_token(call.token)
-            if call.outer is not None:
+            if call.outer is not NO_CONTEXT:
                 _reset(call.outer)
-            return _finish_when_awaited(inst, result, call.span, call.t0)
+            return _finish_when_awaited(inst, result, call)
         finish(call, None)
         return result
 
     return wrapper
 
 
-async def _finish_when_awaited(inst: Instrument, coro: Any, span: trace.Span, t0: float) -> Any:
-    token = (
+async def _finish_when_awaited(inst: Instrument, coro: Any, call: Started) -> Any:
+    span = call.span
+    call.token = (
         context_api.attach(trace.set_span_in_context(span))
         if span is not _INVALID_SPAN
         else NO_CONTEXT
     )
-    outer = CURRENT_CALL.set(inst) if CURRENT_CALL.get() is None else None
-    call = Started(span, token, outer, t0)
+    call.outer = CURRENT_CALL.set(call)
     try:
         result = await coro
     except BaseException as exc:
@@ -152,47 +155,43 @@ def _coro_wrapper(inst: Instrument) -> Callable[..., Any]:
             finish(call, exc)
             raise
         if result.__class__ not in _PLAIN_RESULTS:
-            extract_llm_usage(result, call.span)
+            stop = extract_llm_usage(result, call.span)
+            if stop is not None:  # the usage took the run past its budget
+                finish(call, None)
+                raise stop
         finish(call, None)
         return result
 
     return wrapper
 
 
-def _gen_begin(inst: Instrument) -> tuple[trace.Span, context_api.Context | None, float, bool]:
-    """Start a span for an iteration without leaving it current between steps."""
-    inst.series.begin()
-    outermost = CURRENT_CALL.get() is None
+def _gen_begin(inst: Instrument) -> tuple[Started, context_api.Context | None]:
+    """Start a span for an iteration without leaving it (or the call) current between steps."""
+    call = inst.begin()
     try:
-        span = STATE.tracer.start_span(inst.span_name, attributes=inst.attributes)
-        ctx = trace.set_span_in_context(span)
+        call.span = STATE.tracer.start_span(inst.span_name, attributes=inst.attributes)
+        ctx = trace.set_span_in_context(call.span)
     except Exception as exc:
         report_internal_error("span start", exc)
-        span, ctx = _INVALID_SPAN, None
-    return span, ctx, perf_counter(), outermost
+        call.span, ctx = _INVALID_SPAN, None
+    call.t0 = perf_counter()
+    return call, ctx
 
 
-def _gen_end(
-    inst: Instrument,
-    span: trace.Span,
-    t0: float,
-    outermost: bool,
-    exc: BaseException | None,
-) -> None:
+def _gen_end(inst: Instrument, call: Started, exc: BaseException | None) -> None:
     # Nothing is attached between steps, so there is no token to undo.
-    inst.finish(Started(span, NO_CONTEXT, NO_CONTEXT if outermost else None, t0), exc)
+    call.token = call.outer = NO_CONTEXT
+    inst.finish(call, exc)
 
 
-def _attach(inst: Instrument, ctx: context_api.Context | None) -> tuple[object, object] | None:
-    """Make the span (and the call) current for one step of an iteration, never across a yield."""
-    if ctx is None:
-        return None
-    return context_api.attach(ctx), CURRENT_CALL.set(inst)
+def _attach(call: Started, ctx: context_api.Context | None) -> tuple[object, object]:
+    """Make the span and the call current for one step of an iteration, never across a yield."""
+    return (NO_CONTEXT if ctx is None else context_api.attach(ctx)), CURRENT_CALL.set(call)
 
 
-def _detach(tokens: tuple[object, object] | None) -> None:
-    if tokens is not None:
-        _reset(tokens[1])
+def _detach(tokens: tuple[object, object]) -> None:
+    _reset(tokens[1])
+    if tokens[0] is not NO_CONTEXT:
         _detach_token(tokens[0])
 
 
@@ -205,12 +204,12 @@ def _gen_wrapper(inst: Instrument) -> Callable[..., Any]:
 
 
 def _observed_generator(inst: Instrument, gen: Any) -> Any:
-    span, ctx, t0, outermost = _gen_begin(inst)
+    call, ctx = _gen_begin(inst)
     send = None
     throw: BaseException | None = None
     try:
         while True:
-            token = _attach(inst, ctx)
+            token = _attach(call, ctx)
             try:
                 item = gen.throw(throw) if throw is not None else gen.send(send)
             finally:
@@ -224,14 +223,14 @@ def _observed_generator(inst: Instrument, gen: Any) -> Any:
             except BaseException as exc:
                 throw = exc
     except StopIteration as stop:
-        _gen_end(inst, span, t0, outermost, None)
+        _gen_end(inst, call, None)
         return stop.value
     except GeneratorExit:
         # The consumer stopped early: the iteration ended normally from its side.
-        _gen_end(inst, span, t0, outermost, None)
+        _gen_end(inst, call, None)
         raise
     except BaseException as exc:
-        _gen_end(inst, span, t0, outermost, exc)
+        _gen_end(inst, call, exc)
         raise
 
 
@@ -243,12 +242,12 @@ def _asyncgen_wrapper(inst: Instrument) -> Callable[..., Any]:
 
 
 async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
-    span, ctx, t0, outermost = _gen_begin(inst)
+    call, ctx = _gen_begin(inst)
     send = None
     throw: BaseException | None = None
     try:
         while True:
-            token = _attach(inst, ctx)
+            token = _attach(call, ctx)
             try:
                 if throw is not None:
                     item = await agen.athrow(throw)
@@ -265,12 +264,12 @@ async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
             except BaseException as exc:
                 throw = exc
     except StopAsyncIteration:
-        _gen_end(inst, span, t0, outermost, None)
+        _gen_end(inst, call, None)
     except GeneratorExit:
-        _gen_end(inst, span, t0, outermost, None)
+        _gen_end(inst, call, None)
         raise
     except BaseException as exc:
-        _gen_end(inst, span, t0, outermost, exc)
+        _gen_end(inst, call, exc)
         raise
 
 

@@ -18,9 +18,10 @@ from typing import Any, Final
 from opentelemetry import context as context_api
 from opentelemetry import trace
 
-from .. import _spend, llm
+from .. import _spend, budget, llm
 from .._call import CURRENT_CALL, NO_CONTEXT, Started, status_name
 from .._state import report_internal_error
+from ..budget import RunBudgetExceeded
 from ..context import Binding, enter, leave, parent_from
 from .node import MISSING, Node
 from .recorders import Call, Recogniser
@@ -36,13 +37,31 @@ _spend.current_frame = CURRENT.get  # LLM usage reported in a call is held by it
 class Frame:
     """One call's state between its start and its end."""
 
-    __slots__ = ("binding", "call", "ctoken", "ctx", "parent", "prec", "role", "started")
+    __slots__ = (
+        "allowance",
+        "binding",
+        "call",
+        "ctoken",
+        "ctx",
+        "parent",
+        "prec",
+        "role",
+        "started",
+    )
 
-    def __init__(self, parent: Call | None, ctx: Any, started: Started, call: Call) -> None:
+    def __init__(
+        self,
+        parent: Call | None,
+        ctx: Any,
+        started: Started,
+        call: Call,
+        allowance: budget.Allowance | None,
+    ) -> None:
         self.parent = parent
         self.ctx = ctx
         self.started = started
         self.call = call
+        self.allowance = allowance
         self.ctoken = CURRENT.set(call)
         self.binding: Binding | None = None
         self.role: Any = None
@@ -72,6 +91,8 @@ def _start(node: Node, parent: Call | None, ctx: Any, role: Any) -> Started:
             span = wrapper_span(parent.node, role)
             if span is not None:
                 return node.inst.adopt(span, make_current=False)
+    except RunBudgetExceeded:  # an llm call past its run's budget: it does not start
+        raise
     except Exception as exc:
         report_internal_error("adopting a TTA.dev span", exc)
     otel_parent = None
@@ -95,9 +116,16 @@ def _open(node: Node, args: Any, kwargs: Any) -> Frame:
             role = parent.node.role_of(node.obj)
         except Exception as exc:
             report_internal_error("primitive call start (role)", exc)
-    started = _start(node, parent, ctx, role)
+    # A workflow instrumented with a budget: each of its calls is a run with a fresh allowance.
+    allowance = budget.start(node.budget, node.name) if node.budget is not None else None
+    try:
+        started = _start(node, parent, ctx, role)
+    except BaseException:  # over budget: nothing started
+        if allowance is not None:
+            budget.end(allowance)
+        raise
     call = Call(node, started.span, base)
-    f = Frame(parent, ctx, started, call)
+    f = Frame(parent, ctx, started, call, allowance)
     try:
         f.binding = enter(ctx, started.span) if ctx is not None else None
     except Exception as exc:
@@ -110,12 +138,15 @@ def _open(node: Node, args: Any, kwargs: Any) -> Frame:
     return f
 
 
-def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> None:
+def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> Exception | None:
+    """Record the call; returns the RunBudgetExceeded its LLM usage caused, for the caller to
+    raise."""
     # Each step on its own, so one failing cannot leak another's state (ids left in the
     # context, the workflow id left current).
+    stop = None
     try:
         if exc is None and node.extracts:
-            llm.extract_from_result(result, f.started.span, node.obj)
+            stop = llm.extract_from_result(result, f.started.span, node.obj)
         if node.recogniser is not None:
             node.recogniser.finish(f.call, exc)
     except Exception as internal:
@@ -138,6 +169,9 @@ def _close(node: Node, f: Frame, result: Any, exc: BaseException | None) -> None
     with contextlib.suppress(ValueError):  # finished in another context than it started in
         CURRENT.reset(f.ctoken)
     node.inst.finish(f.started, exc)
+    if f.allowance is not None:
+        budget.end(f.allowance)
+    return stop
 
 
 def _pass_spend(f: Frame, spend: _spend.Spend, exc: BaseException | None) -> None:
@@ -145,7 +179,7 @@ def _pass_spend(f: Frame, spend: _spend.Spend, exc: BaseException | None) -> Non
     failed under a recovery primitive), or is settled by the run's outcome if it is the run."""
     parent = f.parent
     if parent is None:
-        if f.started.outer is not None:  # this call is the workflow run
+        if f.started.parent is None:  # this call is the workflow run
             _spend.settle_run(spend, status_name(exc))
         return
     pending = exc is not None and f.prec is not None and f.prec.pends(f.role)
@@ -167,12 +201,13 @@ def _suspend(f: Frame) -> None:
     with contextlib.suppress(ValueError):
         CURRENT.reset(f.ctoken)
     s = f.started
-    # Instrument.start's tokens: outer is None unless this call is a workflow run, and
-    # NO_CONTEXT means nothing to undo.
-    if s.outer is not None and s.outer is not NO_CONTEXT:
+    # Instrument.start's tokens (NO_CONTEXT: nothing to undo).
+    if s.outer is not NO_CONTEXT:
         with contextlib.suppress(ValueError):
             CURRENT_CALL.reset(s.outer)  # type: ignore[arg-type]
         s.outer = NO_CONTEXT
+    if f.allowance is not None:
+        budget.end(f.allowance)
     if s.token is not NO_CONTEXT:
         with contextlib.suppress(ValueError):
             context_api.detach(s.token)  # type: ignore[arg-type]
@@ -183,8 +218,9 @@ def _resume(node: Node, f: Frame) -> None:
     s = f.started
     if s.token is _REATTACH:
         s.token = context_api.attach(trace.set_span_in_context(s.span))
-    if s.outer is not None:
-        s.outer = CURRENT_CALL.set(node.inst)
+    s.outer = CURRENT_CALL.set(s)
+    if f.allowance is not None:
+        budget.resume(f.allowance)
     f.ctoken = CURRENT.set(f.call)
     try:
         f.binding = enter(f.ctx, s.span) if f.ctx is not None else None
@@ -199,7 +235,9 @@ async def _await_then_close(node: Node, f: Frame, awaitable: Any) -> Any:
     except BaseException as exc:
         _close(node, f, None, exc)
         raise
-    _close(node, f, result, None)
+    stop = _close(node, f, result, None)
+    if stop is not None:  # its LLM usage took the run past its budget
+        raise stop
     return result
 
 
@@ -210,7 +248,9 @@ async def run_async(node: Node, wrapped: Any, args: Any, kwargs: Any) -> Any:
     except BaseException as exc:
         _close(node, f, None, exc)
         raise
-    _close(node, f, result, None)
+    stop = _close(node, f, result, None)
+    if stop is not None:  # its LLM usage took the run past its budget
+        raise stop
     return result
 
 
@@ -226,7 +266,9 @@ def run_sync(node: Node, wrapped: Any, args: Any, kwargs: Any) -> Any:
         # call is over when that is awaited, not now.
         _suspend(f)
         return _await_then_close(node, f, result)
-    _close(node, f, result, None)
+    stop = _close(node, f, result, None)
+    if stop is not None:  # its LLM usage took the run past its budget
+        raise stop
     return result
 
 

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from .. import contract as c
 from .._call import Instrument
+from ..budget import RunBudget
 from ..slo import SLO
 from .naming import WRAPPER_SPANS, children, kind_of
 from .recorders import RECOGNISERS, Recogniser
@@ -91,6 +92,7 @@ class Node:
     __slots__ = (
         "active",
         "adopted",
+        "budget",
         "extracts",
         "inst",
         "is_async",
@@ -138,6 +140,8 @@ class Node:
         self.active = True
         self.adopted = adopted  # by a patched class (instrument_primitives/@observed)
         self.via_instance = False
+        #: Given by instrument(budget=): each call of this node is a run under it.
+        self.budget: RunBudget | None = None
 
     # A copy of the instance shares this node until its first call (see tree.py);
     # the node's locks and series must never be copied or pickled.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
+from ..budget import RunBudget
 from ..slo import SLO
 from . import patching
 from .frames import CURRENT
@@ -77,10 +78,13 @@ def _attach(
 
 
 def _walk(root: Any, root_node: Node, adopted: bool) -> None:
-    stack = [(children(root), root_node.name)]
+    """Attach a node to every primitive under ``root``, exporting the workflow's edges."""
+    workflow = root_node.inst
+    workflow.add_root_edge()
+    stack = [(children(root), root_node)]
     seen = {id(root)}
     while stack:
-        kids, name = stack.pop()
+        kids, parent = stack.pop()
         for role, child in kids:
             if id(child) in seen:
                 continue
@@ -88,13 +92,15 @@ def _walk(root: Any, root_node: Node, adopted: bool) -> None:
             grandchildren = children(child)
             node = node_of(child)
             if node is None:
-                node = _attach(child, child_name(name, role, child), None, adopted, grandchildren)
+                name = child_name(parent.name, role, child)
+                node = _attach(child, name, None, adopted, grandchildren)
                 if node is None:
                     _warn_no_dict(child)
                     continue
             elif not adopted:
                 node.adopted = False
-            stack.append((grandchildren, node.name))
+            node.inst.add_edge(workflow, parent.inst)
+            stack.append((grandchildren, node))
 
 
 def _attach_tree(obj: Any, name: str, slo: SLO | None, adopted: bool) -> Node | None:
@@ -124,7 +130,10 @@ def _resolve(obj: Any, state: ClassState) -> Node | None:
             return node  # another thread attached it meanwhile
         if node is not None:
             if node.active:  # a copy of an instrumented instance: instrumented the same way
-                return _attach_tree(obj, node.name, node.slo, node.adopted)
+                copied = _attach_tree(obj, node.name, node.slo, node.adopted)
+                if copied is not None:
+                    copied.budget = node.budget
+                return copied
             d.pop(NODE_ATTR, None)  # left by an instance uninstrumented since
         if state.method == EXECUTE and hook_method(type(obj)) == EXECUTE_IMPL:
             # The pre-adoption wrapper on InstrumentedPrimitive.execute (see set_adopting):
@@ -209,14 +218,23 @@ def _warn_if_different(node: Node, obj: Any, name: str | None, slo: SLO | None) 
         )
 
 
-def instrument(workflow: T, *, name: str | None = None, slo: SLO | None = None) -> T:
+def instrument(
+    workflow: T,
+    *,
+    name: str | None = None,
+    slo: SLO | None = None,
+    budget: RunBudget | None = None,
+) -> T:
     """Observe every node of a composed workflow, in place; returns the workflow.
 
     ``name`` names the root (the ``workflow`` label of ``tta_workflow_executions_total``);
-    by default its ``.name`` or its kind. ``slo`` applies to the root. Instrumenting again is a
-    no-op (the first names stay; a different ``name``/``slo`` is logged as ignored);
-    :func:`uninstrument` undoes it. The root needs a ``__dict__``: a ``__slots__``-only class is
-    a TypeError (such children are skipped, with one warning per class).
+    by default its ``.name`` or its kind. ``slo`` applies to the root. ``budget`` gives every
+    run (every call of the root) a fresh :class:`~tta_observability.RunBudget` allowance.
+    Instrumenting again keeps the first names (a different ``name``/``slo`` is logged as
+    ignored) and sets ``budget`` when one is given; :func:`uninstrument` undoes it. The root
+    needs a ``__dict__``: a ``__slots__``-only class is a TypeError (such children are skipped,
+    with one warning per class). The workflow's edges (``tta_workflow_edge_info``) are exported
+    here.
     """
     if not is_primitive(workflow):
         raise TypeError(
@@ -225,6 +243,10 @@ def instrument(workflow: T, *, name: str | None = None, slo: SLO | None = None) 
         )
     if slo is not None and not isinstance(slo, SLO):
         raise TypeError(f"slo must be a tta_observability.SLO, got {type(slo).__name__}")
+    if budget is not None and not isinstance(budget, RunBudget):
+        raise TypeError(
+            f"budget must be a tta_observability.RunBudget, got {type(budget).__name__}"
+        )
     if getattr(workflow, "__dict__", None) is None:
         raise TypeError(
             f"instrument() cannot observe {type(workflow).__qualname__}: it has no __dict__ "
@@ -240,6 +262,8 @@ def instrument(workflow: T, *, name: str | None = None, slo: SLO | None = None) 
         else:
             _warn_if_different(node, workflow, name, slo)
             node.adopted = False
+        if budget is not None:
+            node.budget = budget
         _walk(workflow, node, adopted=False)
     return workflow
 
