@@ -729,9 +729,22 @@ def test_a_warning_never_inhibits_a_critical() -> None:
     )
 
 
+def test_heartbeat_goes_to_its_own_receiver_and_never_pages() -> None:
+    """TTAWatchdog always fires: the first route sends it to the heartbeat receiver every minute."""
+    am = load(AM_FILE)
+    first = am["route"]["routes"][0]
+    assert first["matchers"] == ['alertname="TTAWatchdog"']
+    assert (first["receiver"], first["repeat_interval"]) == ("heartbeat", "1m")
+    assert first.get("continue", False) is False
+    # Nothing to notify by default: an external dead man's switch is the user's to add.
+    [heartbeat] = [r for r in am["receivers"] if r["name"] == "heartbeat"]
+    assert heartbeat == {"name": "heartbeat"}
+    assert shipped_alerts().get("TTAWatchdog") == {"none"}
+
+
 def test_receivers_read_secrets_from_files() -> None:
     receivers = {r["name"]: r for r in load(AM_FILE)["receivers"]}
-    assert set(receivers) == {"paging", "escalation", "ticket", "digest"}
+    assert set(receivers) == {"paging", "escalation", "ticket", "digest", "heartbeat"}
     text = AM_FILE.read_text()
     for inline in ("routing_key:", "service_key:", "api_url:", "password:", "credentials:"):
         assert inline not in text

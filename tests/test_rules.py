@@ -319,6 +319,9 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test() -> None:
     cases = _unit_test_cases()
     for name in {a.name for a in rules.alerts()}:
         assert (name, True) in cases, f"no promtool test where {name} fires"
+        if name == rules.WATCHDOG_ALERT:  # the heartbeat is never quiet
+            assert (name, False) not in cases
+            continue
         assert (name, False) in cases, f"no promtool test where {name} stays quiet"
 
 
@@ -332,17 +335,22 @@ def test_alert_labels_and_annotations() -> None:
         "TTAServiceGone",
         "TTAMetricsAbsent",
         "TTACircuitBreakerOpen",
+        # The heartbeat has no value to speak of; the unreachable alert has two conditions.
+        "TTAWatchdog",
+        "TTAPrometheusAlertmanagerUnreachable",
     }
     for alert in rules.alerts():
         doc = alert.to_yaml()
         assert re.fullmatch(r"TTA[A-Za-z]+", alert.name)
-        assert doc["labels"]["severity"] in {"critical", "warning", "info"}
+        assert doc["labels"]["severity"] in {"critical", "warning", "info", "none"}
         assert set(doc["annotations"]) == {"summary", "description", "runbook_url"}
         assert doc["annotations"]["summary"] and doc["annotations"]["description"]
         if alert.name not in without_value:
             assert "$value" in alert.description, alert.name
     severities = {a.severity for a in rules.alerts()}
-    assert severities == {"critical", "warning", "info"}
+    assert severities == {"critical", "warning", "info", "none"}
+    # Only the heartbeat notifies nobody.
+    assert [a.name for a in rules.alerts() if a.severity == "none"] == ["TTAWatchdog"]
 
 
 def test_every_runbook_url_resolves_to_a_runbook() -> None:

@@ -519,6 +519,14 @@ EXTERNAL_SERIES: Final = frozenset(
         "python_info",
         "push_time_seconds",
         "push_failure_time_seconds",
+        # The alert path watching itself: Prometheus, Alertmanager and the Collector.
+        "prometheus_rule_evaluation_failures_total",
+        "prometheus_notifications_alertmanagers_discovered",
+        "prometheus_notifications_dropped_total",
+        "alertmanager_notifications_total",
+        "alertmanager_notifications_failed_total",
+        "otelcol_exporter_sent_spans_total",
+        "otelcol_exporter_send_failed_spans_total",
     }
 )
 

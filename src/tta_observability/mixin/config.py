@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Severity = Literal["critical", "warning", "info"]
+Severity = Literal["critical", "warning", "info", "none"]
+#: Severities that notify someone; ``none`` (the TTAWatchdog heartbeat) never does.
+NOTIFYING_SEVERITIES: Final = ("critical", "warning", "info")
 
 #: Where each alert's ``runbook_url`` points by default; the file is
 #: ``docs/runbooks/<AlertName>.md``.
@@ -48,6 +50,10 @@ class MixinConfig:
 
     #: Matcher selecting the scrape jobs of the TTA apps, for the ``up``-based alerts.
     job_selector: str = f'job=~"{TTA_JOB_REGEX}"'
+    #: Matchers selecting the alert path's own components, for the alerts that watch it.
+    prometheus_selector: str = 'job="prometheus"'
+    alertmanager_selector: str = 'job="alertmanager"'
+    collector_selector: str = 'job="otel-collector"'
     #: Base of every alert's ``runbook_url``; ``<AlertName>.md`` is appended.
     runbook_base_url: str = RUNBOOK_BASE_URL
     #: A burn-rate window must hold at least this many SLO calls before the alert may fire ...

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
-from ..config import Severity
+from ..config import NOTIFYING_SEVERITIES
 from ..grafana import (
     stat,
     state_timeline,
@@ -71,7 +69,7 @@ def alerts() -> Dashboard:
                     thresholds=thresholds((None, "green"), (1, SEVERITY_COLORS[sev])),
                 )
                 for state in ("firing", "pending")
-                for sev in get_args(Severity)
+                for sev in NOTIFYING_SEVERITIES
             ),
             table(
                 "Active alerts",

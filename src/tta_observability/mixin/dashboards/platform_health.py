@@ -1,9 +1,12 @@
-"""The Platform Health dashboard: targets, resources, span export, CI pushes."""
+"""The Platform Health dashboard: targets, resources, span export, CI pushes, the alert path."""
 
 from __future__ import annotations
 
 from ... import contract as c
+from ..config import DEFAULT
 from ..grafana import (
+    Panel,
+    Row,
     stat,
     state_timeline,
     table,
@@ -12,11 +15,13 @@ from ..grafana import (
     timeseries,
     value_text,
 )
-from ..promql import agg, increase, or_zero, rate, ratio_or_zero
+from ..promql import agg, increase, or_zero, rate, ratio, ratio_or_zero, selector
+from ..rules import alert_path as ap
 from ._common import (
     RANGE,
     RATE,
     Dashboard,
+    is_,
     scrape_series,
     sel,
     with_app_labels,
@@ -207,5 +212,82 @@ def platform_health() -> Dashboard:
                 ),
                 rename={"Value": "Instances"},
             ),
+            *_alert_path(),
         ],
     )
+
+
+def _alert_path() -> list[Panel | Row]:
+    """The alert path watching itself: what the alerts of tta-alert-path.rules.yml read."""
+    cfg = DEFAULT
+    prom, am, col = cfg.prometheus_selector, cfg.alertmanager_selector, cfg.collector_selector
+    heartbeat = selector(
+        "ALERTS", [is_("alertname", ap.WATCHDOG_ALERT), is_("alertstate", "firing")]
+    )
+    spans = "job, instance, exporter"
+    return [
+        Row("Alert path"),
+        state_timeline(
+            "Alert pipeline heartbeat",
+            "Whether TTAWatchdog, the alert that always fires, is firing: when it is not, "
+            "Prometheus does not evaluate rules and no alert can fire.",
+            "none",
+            target(or_zero(agg("", heartbeat, "max")), "TTAWatchdog"),
+            mappings=value_text({"0": ("silent", "red"), "1": ("alive", "green")}),
+            thresholds=thresholds((None, "red"), (1, "green")),
+            width=6,
+        ),
+        timeseries(
+            "Notifications failed",
+            "Share of the notifications Alertmanager attempted that failed, by integration "
+            "(TTAAlertmanagerNotificationsFailing above 1 %).",
+            "percentunit",
+            target(
+                ratio(
+                    agg("integration", rate(selector(ap.AM_FAILED, [am]), RATE)),
+                    agg("integration", rate(selector(ap.AM_NOTIFICATIONS, [am]), RATE)),
+                    multiline=True,
+                ),
+                "{{integration}}",
+            ),
+            width=6,
+        ),
+        timeseries(
+            "Rule evaluation failures",
+            "Failed rule evaluations per interval, by rule group (TTAPrometheusRuleFailures).",
+            "short",
+            target(
+                agg("rule_group", increase(selector(ap.RULE_FAILURES, [prom]), RATE)),
+                "{{rule_group}}",
+            ),
+            bars=True,
+            width=6,
+        ),
+        timeseries(
+            "Alert delivery to Alertmanager",
+            "Alertmanagers Prometheus has discovered, and alerts per second it dropped because "
+            "it could not send them (TTAPrometheusAlertmanagerUnreachable).",
+            "short",
+            target(agg("", selector(ap.AMS_DISCOVERED, [prom]), "min"), "Alertmanagers"),
+            target(
+                or_zero(agg("", rate(selector(ap.NOTIFICATIONS_DROPPED, [prom]), RATE))),
+                "alerts dropped/s",
+            ),
+            width=6,
+        ),
+        timeseries(
+            "Collector span export",
+            "Spans per second the OpenTelemetry Collector sent and failed to send, by exporter "
+            "(TTACollectorExportFailing).",
+            "ops",
+            target(
+                agg(spans, rate(selector(ap.COLLECTOR_SENT_SPANS, [col]), RATE)),
+                "{{exporter}} sent",
+            ),
+            target(
+                agg(spans, rate(selector(ap.COLLECTOR_FAILED_SPANS, [col]), RATE)),
+                "{{exporter}} failed",
+            ),
+            width=24,
+        ),
+    ]

@@ -26,6 +26,7 @@ from ..config import (
 )
 from ..promql import metric_names
 from . import names
+from .alert_path import WATCHDOG_ALERT, alert_path_alerts
 from .health import SERVICE_DOWN_ALERT, SERVICE_GONE_ALERT, health_alerts
 from .model import Alert, Group, Recording, Rule
 from .names import SLO_PERIOD, slo_burn_rate, slo_error_ratio, slo_errors, slo_requests
@@ -34,6 +35,7 @@ from .slo import SLO_BURN_ALERT, SLO_SLOW_INTERVAL, fast_group, slo_windows, slo
 
 __all__ = [
     "ALERTS_FILE",
+    "ALERT_PATH_FILE",
     "DEFAULT",
     "RECORDING_FILE",
     "RUNBOOK_BASE_URL",
@@ -45,6 +47,7 @@ __all__ = [
     "SLO_PERIOD",
     "SLO_SLOW_INTERVAL",
     "TTA_JOB_REGEX",
+    "WATCHDOG_ALERT",
     "Alert",
     "BurnRateWindow",
     "Group",
@@ -72,6 +75,7 @@ __all__ = [
 RECORDING_FILE: Final = "tta-recording.rules.yml"
 SLO_FILE: Final = "tta-slo.rules.yml"
 ALERTS_FILE: Final = "tta-alerts.rules.yml"
+ALERT_PATH_FILE: Final = "tta-alert-path.rules.yml"
 
 
 def rule_files(config: MixinConfig = DEFAULT) -> dict[str, tuple[Group, ...]]:
@@ -87,6 +91,7 @@ def rule_files(config: MixinConfig = DEFAULT) -> dict[str, tuple[Group, ...]]:
         # that records its long window and reads the ratios of the same evaluation.
         SLO_FILE: (fast_group(config), slow_group(config)),
         ALERTS_FILE: (Group("tta-health", tuple(health_alerts(config))),),
+        ALERT_PATH_FILE: (Group("tta-alert-path", tuple(alert_path_alerts(config))),),
     }
 
 
