@@ -43,6 +43,7 @@ VERSION = "1.2.3"
 COMMIT = "abc1234"
 MAX_LABEL_VALUES = 30
 LLM_BUDGET_USD_PER_HOUR = 7.5
+LLM_BUDGET_USD_PER_MONTH = 900.0
 
 #: Targets (dashboard uid, panel title, refId) the workload cannot fill, with the reason.
 #: Every other target must return data.
@@ -81,6 +82,7 @@ def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
         slos=[checkout_slo],
         sd_dir=sd_dir,
         llm_budget_usd_per_hour=LLM_BUDGET_USD_PER_HOUR,
+        llm_budget_usd_per_month=LLM_BUDGET_USD_PER_MONTH,
     )
     # Hand-written primitives report through the public recorders; the demo's composed
     # workflow (below) is instrumented whole by instrument().
@@ -174,6 +176,10 @@ def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
             raise ValueError("payment declined")
         return i
 
+    @tta.observed(name="stream_answer", primitive_type="llm")
+    def stream_answer(i: int) -> Any:
+        yield from ("tokens", "of", str(i))
+
     @tta.observed(name="long_poll")
     def long_poll() -> None:
         threading.Event().wait()
@@ -198,6 +204,7 @@ def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
         i += 1
         with tta.observe("ingest"):
             pass
+        list(stream_answer(i))
         with contextlib.suppress(ValueError):
             checkout(i)
         time.sleep(0.02)

@@ -172,3 +172,25 @@ def test_a_cancelled_run_wastes_its_spend_as_cancelled() -> None:
     with capture() as cap:
         asyncio.run(main())
     assert wasted(cap, "cxl") == {"cancelled": (9, 8)}
+
+
+def test_an_observed_function_run_settles_the_spend_reported_in_it() -> None:
+    @tto.observed(name="fn-run")
+    async def run_fn(fail: bool) -> None:
+        inner = RetryPrimitive(SequentialPrimitive([answer(100, 10), failing_until(1)]), NO_WAIT)
+        # One attempt retried, one served.
+        await tto.instrument(inner, name="inner").execute("q", WorkflowContext())
+        # Reported in child tasks of the run, outside any primitive.
+        await asyncio.gather(
+            *(asyncio.to_thread(tto.record_llm_usage, "openai", "chat", 5, 1) for _ in range(2))
+        )
+        if fail:
+            raise RuntimeError("the answer was not used")
+
+    with capture() as cap:
+        asyncio.run(run_fn(False))
+    assert wasted(cap, "fn-run") == {"retried": (120, 110)}
+    with capture() as cap, pytest.raises(RuntimeError):
+        asyncio.run(run_fn(True))
+    # The served attempt and the two reports: wasted when the run failed anyway.
+    assert wasted(cap, "fn-run") == {"retried": (120, 110), "error": (120 + 2 * 7, 110 + 2 * 6)}

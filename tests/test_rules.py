@@ -173,6 +173,33 @@ def test_burn_rate_alert_follows_the_sre_workbook() -> None:
     assert [a.expr.split(" > ")[1].split(" ")[0] for a in burn] == ["14.4", "6", "3", "1"]
 
 
+def test_llm_budget_burn_alert_uses_the_slo_windows() -> None:
+    burn = [a for a in rules.alerts() if a.name == rules.LLM_BUDGET_BURN_ALERT]
+    slo = [a for a in rules.alerts() if a.name == rules.SLO_BURN_ALERT]
+    windows = [
+        (a.labels["long_window"], a.labels["short_window"], a.severity, a.for_) for a in burn
+    ]
+    assert windows == [
+        (a.labels["long_window"], a.labels["short_window"], a.severity, a.for_) for a in slo
+    ]
+    assert burn[0].expr == (
+        "tta:llm_budget_burn_rate:rate1h > 14.4 and tta:llm_budget_burn_rate:rate5m > 14.4"
+    )
+    exprs = {r.record: r.expr for r in rules.all_rules() if isinstance(r, rules.Recording)}
+    assert exprs["tta:llm_budget_burn_rate:rate1h"] == (
+        "tta:service_llm_cost_usd:rate1h * 2592000"
+        " / on (service_name, environment) tta:llm_budget_usd_per_month:max"
+    )
+    groups = _groups()
+    fast, slow = groups["tta-llm-budget"], groups["tta-llm-budget-long-windows"]
+    assert (fast.interval, slow.interval) == (None, "2m")
+    [slow_alert] = [r for r in slow.rules if isinstance(r, rules.Alert)]
+    assert slow_alert.labels["long_window"] == "3d"
+    fast_records = {r.record for r in fast.rules if isinstance(r, rules.Recording)}
+    for alert in (r for r in fast.rules if isinstance(r, rules.Alert)):
+        assert rules.metric_names(alert.expr) <= fast_records
+
+
 def _groups() -> dict[str, rules.Group]:
     return {g.name: g for groups in rules.rule_files().values() for g in groups}
 
@@ -190,10 +217,10 @@ def test_slow_slo_windows_have_their_own_group() -> None:
     assert slow.interval == "2m"
     doc = yaml.safe_load((RULES_DIR / rules.SLO_FILE).read_text(encoding="utf-8"))
     assert [g.get("interval") for g in doc["groups"]] == [None, "2m"]
-    # No rule outside the slow group reads days of raw samples.
+    # No rule outside a slow group (the SLO's, the LLM budget's) reads days of raw samples.
     for group in groups.values():
         for rule in group.rules:
-            if group is not slow:
+            if group.interval is None:
                 assert not _ranges(rule.expr) & {"3d", "30d"}, rule.expr
     assert set().union(*(_ranges(r.expr) for r in slow.rules)) == {"3d", "30d"}
     # Every paging burn rule sits in the fast group with all the series it reads recorded there.
@@ -280,6 +307,8 @@ def test_promtool_check_rules_rejects_a_broken_rule(tmp_path: Path) -> None:
 
 def test_promtool_unit_tests() -> None:
     assert {p.name for p in RULE_TESTS} >= {
+        "llm_budget_test.yml",
+        "llm_test.yml",
         "slo_test.yml",
         "health_test.yml",
         "latency_test.yml",
@@ -405,12 +434,14 @@ def test_rules_doc_lists_every_alert_and_constant() -> None:
         "tta:slo_errors:",
         "tta:slo_error_ratio:",
         "tta:slo_burn_rate:",
+        "tta:service_llm_cost_usd:rate",
+        "tta:llm_budget_burn_rate:",
     )
     for name in rules.recorded_names():
         if not name.startswith(per_window):
             assert f"`{name}`" in text, name
     for prefix in per_window:
-        assert f"`{prefix}rate<w>`" in text
+        assert f"`{prefix.removesuffix('rate')}rate<w>`" in text
     assert f"{DEFAULT.llm_budget_usd_per_hour:g} USD" in text
     assert f"`{contract.LLM_BUDGET.name}`" in text
     assert f"{DEFAULT.slo_min_requests} calls" in text

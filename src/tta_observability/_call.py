@@ -24,6 +24,7 @@ from opentelemetry.util.types import AttributeValue
 from . import budget
 from . import contract as c
 from ._otel_compat import runtime_context_var
+from ._spend import Spend, settle_run
 from ._state import STATE, report_internal_error
 from .metrics import STORE, MetricStore, WorkflowSeries
 from .slo import SLO
@@ -154,6 +155,7 @@ class Started:
         "parent",
         "root",
         "span",
+        "spend",
         "t0",
         "token",
         "usage",
@@ -174,6 +176,9 @@ class Started:
             self.llm_calls = 1 if inst.is_llm else 0
             #: [tokens, cost in USD] reported during the run; None until the first report.
             self.usage: list[float] | None = None
+            #: LLM spend reported in the run outside any primitive call, or passed up by one,
+            #: whose fate the run's outcome decides (see ``_spend``); None until there is some.
+            self.spend: Spend | None = None
         else:
             root = self.root = parent.root
             root.calls += 1
@@ -426,6 +431,8 @@ class Instrument:
                 # A run of one call that made no LLM call has no shape worth a histogram.
                 if call.calls > 1 or call.llm_calls or call.usage is not None:
                     self._record_run(call, wf, trace_id, span_id)
+                if call.usage is not None and call.spend is not None:
+                    settle_run(call.spend, c.STATUSES[status])
             else:
                 kids = parent.kids
                 if kids is None:

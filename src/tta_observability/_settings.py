@@ -21,6 +21,7 @@ DEFAULT_ENVIRONMENT = "dev"
 DEFAULT_METRICS_PORT = 9464
 SD_DIR_ENV = "TTA_OBSERVABILITY_SD_DIR"
 MULTIPROCESS_DIR_ENV = "TTA_OBSERVABILITY_MULTIPROCESS_DIR"
+LLM_BUDGET_MONTH_ENV = "TTA_LLM_BUDGET_USD_PER_MONTH"
 
 EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("grpc", "http/protobuf")
@@ -255,6 +256,7 @@ PARAMS: tuple[Param, ...] = (
     Param("log_correlation", (), True, _flag),
     Param("llm_prices", (), None, _mapping),
     Param("llm_budget_usd_per_hour", (), None, _optional_positive),
+    Param("llm_budget_usd_per_month", (LLM_BUDGET_MONTH_ENV,), None, _optional_positive),
     Param("handle_sigterm", (), True, _flag),
     Param("capture_exception_messages", (), False, _flag),
     Param(
@@ -305,6 +307,7 @@ class Settings:
     log_correlation: bool = True
     llm_prices: Mapping[str, Any] | None = None
     llm_budget_usd_per_hour: float | None = None
+    llm_budget_usd_per_month: float | None = None
     handle_sigterm: bool = True
     capture_exception_messages: bool = False
     tracer_provider: Any = None

@@ -1,13 +1,14 @@
 """Wasted LLM spend: which spend bought nothing, decided when the fate of its step is known.
 
 LLM usage reported inside an instrumented primitive's call is held by that call (a
-:class:`Spend`). When the call ends, its spend passes to its parent's call, whose recogniser may
+:class:`Spend`); usage reported in a workflow run outside any primitive call is held by the run
+(its root call). When the call ends, its spend passes to its parent's call, whose recogniser may
 decide its fate first: a retry that makes another attempt wastes the failed attempt's spend
 (``retried``), a fallback that runs its fallback wastes the failed primary's (``fallback``), a
 timeout that fires wastes what the step it cut off had spent (``timeout``). A failed child's
 spend waits in ``pending`` until its parent decides; whatever the parent does not waste, it
-keeps. Spend that reaches the workflow run undecided is wasted if the run failed (``error``,
-or ``timeout``/``cancelled`` by the run's outcome) and productive if it succeeded. Each unit of
+keeps. Spend that reaches the workflow run undecided is wasted if the run failed (``error``;
+``cancelled`` if it was cancelled) and productive if it succeeded. Each unit of
 spend is held by exactly one call at a time and settled once: counted as waste, or dropped as
 productive.
 
@@ -27,9 +28,10 @@ _WASTED_COST = STORE.counter(c.LLM_WASTED_COST)
 _WASTED_TOKENS = STORE.counter(c.LLM_WASTED_TOKENS)
 
 #: Run outcome -> the reason its undecided spend is wasted (a successful run wastes nothing).
+#: A run that failed with a timeout failed anyway: ``timeout`` is for what a timeout cut off.
 REASON_BY_STATUS: Final = {
     c.STATUS_ERROR: c.WASTE_ERROR,
-    c.STATUS_TIMEOUT: c.WASTE_TIMEOUT,
+    c.STATUS_TIMEOUT: c.WASTE_ERROR,
     c.STATUS_CANCELLED: c.WASTE_CANCELLED,
 }
 
@@ -137,8 +139,11 @@ def _no_frame() -> Any:
 current_frame: Callable[[], Any] = _no_frame
 
 
-def charge(key: Key, tokens: float, cost: float | None) -> None:
-    """Usage just reported: held by the innermost primitive call, to be settled with it."""
-    call = current_frame()
-    if call is not None:
-        holder_spend(call).add(key, tokens, cost)
+def charge(key: Key, tokens: float, cost: float | None, run: Any) -> None:
+    """Usage just reported: held by the innermost primitive call, else by the workflow run
+    (``run``, the root call; None outside any run: then it is never classified)."""
+    holder = current_frame()
+    if holder is None:
+        holder = run
+    if holder is not None:
+        holder_spend(holder).add(key, tokens, cost)

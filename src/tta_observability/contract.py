@@ -246,6 +246,15 @@ WORKFLOW_DURATION = Metric(
     DURATION_BUCKETS_SECONDS,
     group="workflow",
 )
+PRIMITIVE_TIME_TO_FIRST_ITEM = Metric(
+    "tta_primitive_time_to_first_item_seconds",
+    "histogram",
+    "Time from the start of an observed generator's iteration to its first item (time to first "
+    "token of a streamed LLM answer), exemplars link to its trace.",
+    _P,
+    DURATION_BUCKETS_SECONDS,
+    group="stream",
+)
 PRIMITIVE_SELF_DURATION = Metric(
     "tta_primitive_self_duration_seconds",
     "histogram",
@@ -399,6 +408,12 @@ LLM_WASTED_TOKENS = Metric(
     ("workflow", "provider", "model", "reason"),
     group="llm",
 )
+LLM_BUDGET_MONTH = Metric(
+    "tta_llm_budget_usd_per_month",
+    "gauge",
+    "Monthly LLM budget in US dollars, for TTALLMBudgetBurn (setup(llm_budget_usd_per_month=)).",
+    group="llm",
+)
 LLM_RATELIMIT_LIMIT = Metric(
     "tta_llm_ratelimit_limit",
     "gauge",
@@ -459,6 +474,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     PRIMITIVE_ERRORS,
     PRIMITIVE_DURATION,
     PRIMITIVE_IN_FLIGHT,
+    PRIMITIVE_TIME_TO_FIRST_ITEM,
     SLO_REQUESTS,
     SLO_ERRORS,
     SLO_OBJECTIVE,
@@ -489,6 +505,7 @@ METRICS: Final[tuple[Metric, ...]] = (
     LLM_WASTED_COST,
     LLM_WASTED_TOKENS,
     LLM_BUDGET,
+    LLM_BUDGET_MONTH,
     LLM_RATELIMIT_LIMIT,
     LLM_RATELIMIT_REMAINING,
     CI_STEP_DURATION,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from .lifecycle import current, setup
+from .llm import provider_and_model, record_llm_usage
 from .metrics import STORE
 from .primitives import instrument
 
@@ -103,7 +104,7 @@ class Retry:
         for attempt in range(self.max_retries + 1):
             try:
                 return await self.primitive.execute(input_data, context)
-            except ConnectionError:
+            except (ConnectionError, ValueError):
                 if attempt == self.max_retries:
                     raise
                 await asyncio.sleep(0.005 * 2**attempt)
@@ -133,22 +134,58 @@ class Timeout:
         )
 
 
+class RateWindow:
+    """A provider's per-minute token and request limits, as its response headers report them."""
+
+    def __init__(self, tokens: int, requests: int) -> None:
+        self.tokens, self.requests = tokens, requests
+        self.start = time.monotonic()
+        self.used_tokens = self.used_requests = 0
+
+    def headers(self, tokens: int) -> dict[str, str]:
+        now = time.monotonic()
+        if now - self.start >= 60:
+            self.start, self.used_tokens, self.used_requests = now, 0, 0
+        self.used_tokens += tokens
+        self.used_requests += 1
+        return {
+            "x-ratelimit-limit-tokens": str(self.tokens),
+            "x-ratelimit-remaining-tokens": str(max(self.tokens - self.used_tokens, 0)),
+            "x-ratelimit-limit-requests": str(self.requests),
+            "x-ratelimit-remaining-requests": str(max(self.requests - self.used_requests, 0)),
+        }
+
+
 class SimulatedLLM:
-    """Answers after a random latency, fails at ``error_rate``, returns OpenAI-style usage."""
+    """Answers after a random latency and fails at ``error_rate``: half of the failures before
+    the provider answers (nothing billed), half after (billed, then the answer is rejected: the
+    spend is wasted). Returns LiteLLM-style results: usage and the rate-limit headers."""
 
     def __init__(self, name: str, model: str, latency: float, error_rate: float) -> None:
         self.name = name
         self.model = model
         self.latency = latency
         self.error_rate = error_rate
+        self.limits = RateWindow(tokens=200_000, requests=2_000)
 
     async def execute(self, input_data: Any, context: DemoContext) -> Any:
         await asyncio.sleep(random.expovariate(1 / self.latency))
-        if random.random() < self.error_rate:
+        roll = random.random()
+        if roll < self.error_rate / 2:
             raise ConnectionError(f"{self.model}: upstream 503 (simulated)")
         prompt = len(str(input_data)) * 3 + random.randint(20, 80)
-        usage = {"prompt_tokens": prompt, "completion_tokens": random.randint(10, 200)}
-        return {"model": self.model, "usage": usage, "text": f"answer to {input_data}"}
+        completion = random.randint(10, 200)
+        headers = self.limits.headers(prompt + completion)
+        if roll < self.error_rate:
+            provider, model = provider_and_model({"model": self.model})
+            record_llm_usage(provider, model, prompt, completion, headers=headers)
+            raise ValueError(f"{self.model}: answer cut off (simulated)")
+        return {
+            "model": self.model,
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+            "text": f"answer to {input_data}",
+            "_hidden_params": {"additional_headers": headers},
+        }
 
 
 async def _tool(input_data: Any, context: DemoContext) -> Any:
@@ -181,7 +218,10 @@ def build_workflow(cache_ttl: float = 5.0) -> Any:
     return Sequential(
         [
             Router(
-                {"fast": ask("gpt-4o-mini", 0.03, 0.15), "smart": ask("claude-sonnet", 0.08, 0.2)},
+                {
+                    "fast": ask("gpt-4o-mini", 0.03, 0.15),
+                    "smart": ask("claude-sonnet-4", 0.08, 0.2),
+                },
                 router_fn=model_route,
             ),
             Fallback(SimulatedLLM("summariser", "gpt-4o-mini", 0.02, 0.1), Lambda(_canned)),

@@ -150,6 +150,7 @@ def setup(
     log_correlation: bool | None = None,
     llm_prices: Mapping[str, Any] | None = None,
     llm_budget_usd_per_hour: float | None = None,
+    llm_budget_usd_per_month: float | None = None,
     handle_sigterm: bool | None = None,
     capture_exception_messages: bool | None = None,
 ) -> Handle:
@@ -177,6 +178,9 @@ def setup(
     ``log_correlation``: add ``trace_id``, ``span_id`` and ``workflow_id`` to every log record.
     ``llm_budget_usd_per_hour``: exported as ``tta_llm_budget_usd_per_hour``, the threshold of
     the ``TTALLMCostOverBudget`` alert for this service (10 USD/hour when not given).
+    ``llm_budget_usd_per_month`` (else ``$TTA_LLM_BUDGET_USD_PER_MONTH``): exported as
+    ``tta_llm_budget_usd_per_month``; ``TTALLMBudgetBurn`` pages when the spend rate would use it
+    up in days, and warns when it would run out before the month does (docs/llm.md).
 
     ``handle_sigterm``: on SIGTERM with no handler of the app's, flush spans, then die of the
     signal as before. An app (or server) handler installed before setup() runs instead, and
@@ -220,6 +224,7 @@ def setup(
             log_correlation=log_correlation,
             llm_prices=llm_prices,
             llm_budget_usd_per_hour=llm_budget_usd_per_hour,
+            llm_budget_usd_per_month=llm_budget_usd_per_month,
             handle_sigterm=handle_sigterm,
             capture_exception_messages=capture_exception_messages,
         )
@@ -272,15 +277,23 @@ def _start_store(handle: Handle, specs: list[slo_file_mod.SLOSpec]) -> Closer:
     bindings = slo_file_mod.slos_by_primitive(specs)
     for primitive, slo in bindings.items():
         bind_slo(slo, [primitive])
-    budget = store.counter(c.LLM_BUDGET)
-    if settings.llm_budget_usd_per_hour is not None:
-        budget.set((), float(settings.llm_budget_usd_per_hour))
+    # The budgets this setup() exported, removed again by its shutdown.
+    budgets = [
+        (store.counter(metric), value)
+        for metric, value in (
+            (c.LLM_BUDGET, settings.llm_budget_usd_per_hour),
+            (c.LLM_BUDGET_MONTH, settings.llm_budget_usd_per_month),
+        )
+        if value is not None
+    ]
+    for gauge, value in budgets:
+        gauge.set((), float(value))
 
     def close() -> None:
         if bindings:
             unbind_slo(bindings)
-        if settings.llm_budget_usd_per_hour is not None:
-            budget.clear()
+        for gauge, _ in budgets:
+            gauge.clear()
 
     return close
 

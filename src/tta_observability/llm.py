@@ -64,6 +64,11 @@ def workflow_name() -> str:
     return c.NO_WORKFLOW if call is None else call.root.inst.name
 
 
+def _current_run() -> Any:
+    call = CURRENT_CALL.get()
+    return None if call is None else call.root
+
+
 def _check_tokens(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -87,7 +92,9 @@ def _record(
         cost_usd = cost_for(provider, model, input_tokens, output_tokens)
     if cost_usd is not None:
         _COST.inc((workflow, provider, model), cost_usd)
-    _spend.charge((workflow, provider, model), input_tokens + output_tokens, cost_usd)
+    _spend.charge(
+        (workflow, provider, model), input_tokens + output_tokens, cost_usd, _current_run()
+    )
     if headers is not None:
         _ratelimit.record(provider, model, headers)
     if span.is_recording():

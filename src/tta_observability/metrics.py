@@ -142,7 +142,16 @@ class OutcomeSeries:
 class PrimitiveSeries(OutcomeSeries):
     """Every per-call series of one (primitive_type, primitive_name)."""
 
-    __slots__ = ("begin", "begun", "errors", "name", "ptype", "self_hist", "store")
+    __slots__ = (
+        "begin",
+        "begun",
+        "errors",
+        "first_item_hist",
+        "name",
+        "ptype",
+        "self_hist",
+        "store",
+    )
 
     def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
         super().__init__()
@@ -153,6 +162,8 @@ class PrimitiveSeries(OutcomeSeries):
         self.errors: dict[tuple[str, str, str], int] = {}
         #: Self time, created by the first call that has children (a leaf's is its duration).
         self.self_hist: Histogram | None = None
+        #: Time to first item, created by the first generator call that yields.
+        self.first_item_hist: Histogram | None = None
         # In flight = begun - finished (the sum of the outcome counts). next() on
         # itertools.count is atomic under the GIL, so starting a call takes no lock.
         self.begun = itertools.count(1)
@@ -167,11 +178,19 @@ class PrimitiveSeries(OutcomeSeries):
         return begun - finished
 
     def record_self(self, seconds: float, trace_id: int, span_id: int) -> None:
+        self._observe("self_hist", seconds, trace_id, span_id)
+
+    def record_first_item(self, seconds: float, trace_id: int, span_id: int) -> None:
+        self._observe("first_item_hist", seconds, trace_id, span_id)
+
+    def _observe(self, slot: str, seconds: float, trace_id: int, span_id: int) -> None:
+        """Observe into a histogram made on first use (calls of other kinds never pay for it)."""
         now = time.time() if trace_id else 0.0
         with self.lock:
-            hist = self.self_hist
+            hist = getattr(self, slot)
             if hist is None:
-                hist = self.self_hist = Histogram()
+                hist = Histogram()
+                setattr(self, slot, hist)
             hist.observe(seconds, trace_id, span_id, now)
 
     def record_error(
@@ -397,6 +416,7 @@ class MetricStore(Collector):
         yield from self._collect_slos(common)
         yield from self._collect_workflows(common)
         yield from self._collect_shape(common)
+        yield self._collect_first_items(common)
         for counter in self.counters.values():
             yield _family(counter.metric, common, sorted(counter.values.items()))
         if self.build_info is not None:
@@ -467,6 +487,20 @@ class MetricStore(Collector):
             labels = {**common, "workflow": w.workflow}
             _add_outcomes(w, labels, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
+
+    def _collect_first_items(self, common: dict[str, str]) -> Metric:
+        metric = c.PRIMITIVE_TIME_TO_FIRST_ITEM
+        fam = _new(metric)
+        with self.lock:
+            primitives = list(self.primitives.values())
+        for p in primitives:
+            if p.first_item_hist is None:
+                continue
+            with p.lock:
+                read = p.first_item_hist.read()
+            labels = {**common, "primitive_type": p.ptype, "primitive_name": p.name}
+            _add_histogram(fam, metric.name, labels, *read)
+        return fam
 
     def _collect_shape(self, common: dict[str, str]) -> Iterator[Metric]:
         self_time = _new(c.PRIMITIVE_SELF_DURATION)

@@ -184,6 +184,17 @@ def _gen_end(inst: Instrument, call: Started, exc: BaseException | None) -> None
     inst.finish(call, exc)
 
 
+def _first_item(inst: Instrument, call: Started) -> None:
+    """The iteration's first item is out: record the time it took (the stream's time to first
+    token), with the span as exemplar when sampled."""
+    try:
+        ctx = call.span.get_span_context()
+        ids = (ctx.trace_id, ctx.span_id) if ctx.trace_flags & 1 else (0, 0)
+        inst.series.record_first_item(perf_counter() - call.t0, *ids)
+    except Exception as exc:
+        report_internal_error("time to first item", exc)
+
+
 def _attach(call: Started, ctx: context_api.Context | None) -> tuple[object, object]:
     """Make the span and the call current for one step of an iteration, never across a yield."""
     return (NO_CONTEXT if ctx is None else context_api.attach(ctx)), CURRENT_CALL.set(call)
@@ -207,6 +218,9 @@ def _observed_generator(inst: Instrument, gen: Any) -> Any:
     call, ctx = _gen_begin(inst)
     send = None
     throw: BaseException | None = None
+    # This body (and call.t0) starts at the consumer's first request for an item, not at the
+    # call that made the generator: the first item is timed from there.
+    first = True
     try:
         while True:
             token = _attach(call, ctx)
@@ -214,6 +228,9 @@ def _observed_generator(inst: Instrument, gen: Any) -> Any:
                 item = gen.throw(throw) if throw is not None else gen.send(send)
             finally:
                 _detach(token)
+            if first:
+                _first_item(inst, call)
+                first = False
             throw = None
             try:
                 send = yield item
@@ -245,6 +262,7 @@ async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
     call, ctx = _gen_begin(inst)
     send = None
     throw: BaseException | None = None
+    first = True  # see _observed_generator
     try:
         while True:
             token = _attach(call, ctx)
@@ -255,6 +273,9 @@ async def _observed_async_generator(inst: Instrument, agen: Any) -> Any:
                     item = await agen.asend(send)
             finally:
                 _detach(token)
+            if first:
+                _first_item(inst, call)
+                first = False
             throw = None
             try:
                 send = yield item

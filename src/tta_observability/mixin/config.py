@@ -79,6 +79,10 @@ class MixinConfig:
     #: LLM spend per service and environment over any rolling hour, in US dollars, for services
     #: that export no ``tta_llm_budget_usd_per_hour`` gauge of their own.
     llm_budget_usd_per_hour: float = 10.0
+    #: TTALLMRateLimitLow fires when less than this share of a provider rate limit is left ...
+    llm_ratelimit_min_headroom: float = 0.1
+    #: ... for this long, while LLM calls are being made.
+    llm_ratelimit_for: str = "5m"
     span_export_failure_ratio: float = 0.1
     #: ... of at least this many failed spans in 5 minutes, so one failed span of one does not
     #: count.

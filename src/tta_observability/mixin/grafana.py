@@ -60,6 +60,8 @@ class Panel:
     defaults: JSON = field(default_factory=dict)
     overrides: list[JSON] = field(default_factory=list)
     transformations: list[JSON] = field(default_factory=list)
+    #: Grafana's relative time override of this panel (``now/M``: this month so far).
+    time_from: str | None = None
 
     def json(self, panel_id: int, x: int, y: int) -> JSON:
         targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
@@ -77,6 +79,7 @@ class Panel:
             "options": self.options,
             "targets": targets,
             **({"transformations": self.transformations} if self.transformations else {}),
+            **({"timeFrom": self.time_from} if self.time_from else {}),
         }
 
 

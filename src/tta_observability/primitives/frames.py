@@ -179,8 +179,11 @@ def _pass_spend(f: Frame, spend: _spend.Spend, exc: BaseException | None) -> Non
     failed under a recovery primitive), or is settled by the run's outcome if it is the run."""
     parent = f.parent
     if parent is None:
-        if f.started.parent is None:  # this call is the workflow run
+        started = f.started
+        if started.parent is None:  # this call is the workflow run
             _spend.settle_run(spend, status_name(exc))
+        else:  # the outermost primitive of a run made by an observed function: the run decides
+            _spend.holder_spend(started.root).absorb(spend)
         return
     pending = exc is not None and f.prec is not None and f.prec.pends(f.role)
     _spend.holder_spend(parent).absorb(spend, pending=pending)

@@ -24,9 +24,11 @@ from ..grafana import (
     Row,
     layout,
     query_variable,
+    target,
     thresholds,
+    timeseries,
 )
-from ..promql import agg, rate, selector
+from ..promql import agg, increase, rate, selector
 from ..rules import names as n
 from ..rules.slo import slo_windows
 
@@ -308,3 +310,22 @@ def alerts_of_scope(*matchers: str) -> str:
 
 def is_(label: str, value: str) -> str:
     return f'{label}="{value}"'
+
+
+def cost_of_failure(width: int = 12) -> Panel:
+    """Wasted share of LLM spend per workflow and reason (Executive and Developer)."""
+    wasted = agg("workflow, reason", increase(sel(c.LLM_WASTED_COST), "1h"))
+    spent = agg("workflow", increase(sel(c.LLM_COST), "1h"))
+    return timeseries(
+        "Cost of failure",
+        "Share of each workflow's LLM spend in the last hour (rolling) that bought nothing, by "
+        "reason: retried (an attempt thrown away by a retry), fallback (a failed primary), "
+        "timeout (cut off), cancelled, error (the run failed anyway).",
+        "percentunit",
+        target(
+            f"{wasted}\n/ on (workflow) group_left ()\n({spent} > 0)",
+            "{{workflow}} {{reason}}",
+        ),
+        stack=True,
+        width=width,
+    )

@@ -4,23 +4,93 @@ from __future__ import annotations
 
 from ... import contract as c
 from ..grafana import (
+    Panel,
     stat,
     target,
     thresholds,
     timeseries,
 )
-from ..promql import agg, rate, ratio
+from ..promql import agg, increase, rate, ratio
+from ..rules import names as n
 from ._common import (
     EXECS,
+    RANGE,
     RATE,
     SERVICE,
     SERVICE_CALL_RATE,
+    SVC_BY,
     WF_RUNS,
     Dashboard,
     rec,
     sel,
     with_app_labels,
 )
+
+#: Seconds from now to the end of the month (UTC), from PromQL's calendar functions.
+MONTH_LEFT_SECONDS = (
+    "(days_in_month() - day_of_month()) * 86400 + 86400 - hour() * 3600 - minute() * 60"
+)
+
+
+def _llm_panels() -> list[Panel]:
+    spent = agg(SVC_BY, increase(sel(c.LLM_COST), RANGE))
+    day_rate = rec(n.service_llm_cost_rate("1d"), SERVICE)
+    headroom = rec(n.LLM_RATELIMIT_HEADROOM_RATIO, n.LLM_RATELIMIT)
+    by_limit = "provider, model, resource"
+    who = "{{provider}} {{model}} {{resource}}"
+    month = stat(
+        "LLM spend forecast (month end)",
+        "By service: US dollars spent on LLM calls this month so far, the spend at the end of "
+        "the month if the last day's rate goes on, and the monthly budget "
+        "(setup(llm_budget_usd_per_month=...)) that TTALLMBudgetBurn guards.",
+        "currencyUSD",
+        target(spent, "{{service_name}} {{environment}} spent"),
+        target(
+            f"{spent}\n+\n{day_rate} * scalar({MONTH_LEFT_SECONDS})",
+            "{{service_name}} {{environment}} forecast",
+        ),
+        target(
+            agg(SVC_BY, sel(c.LLM_BUDGET_MONTH), op="max"),
+            "{{service_name}} {{environment}} budget",
+        ),
+        width=12,
+        height=8,
+        decimals=2,
+    )
+    month.time_from = "now/M"
+    return [
+        month,
+        timeseries(
+            "LLM rate-limit headroom",
+            "Share of each provider rate limit left (lowest remaining over replicas / limit, from "
+            "the response headers), now and in an hour if the trend of the last hour goes on. "
+            "TTALLMRateLimitLow fires below 10 %.",
+            "percentunit",
+            target(
+                f"{agg(by_limit, sel(c.LLM_RATELIMIT_REMAINING), op='min')}\n/\n"
+                f"({agg(by_limit, sel(c.LLM_RATELIMIT_LIMIT), op='max')} > 0)",
+                f"{who} now",
+            ),
+            target(
+                agg(by_limit, f"clamp_min(predict_linear({headroom}[1h], 3600), 0)", op="min"),
+                f"{who} in 1 h",
+            ),
+            width=8,
+        ),
+        stat(
+            "Rate-limit headroom runs out in",
+            "Time until a provider rate limit is used up at the rate its headroom fell over the "
+            "last hour; no value while no limit's headroom is falling.",
+            "s",
+            target(
+                agg(by_limit, f"{headroom}\n/\n(-deriv({headroom}[1h]) > 0)", op="min"),
+                who,
+            ),
+            thresholds=thresholds((None, "red"), (900, "orange"), (3600, "green")),
+            width=4,
+            height=8,
+        ),
+    ]
 
 
 def capacity_planning() -> Dashboard:
@@ -135,6 +205,7 @@ def capacity_planning() -> Dashboard:
                 width=8,
                 height=8,
             ),
+            *_llm_panels(),
         ],
         time_from="now-7d",
         refresh="5m",

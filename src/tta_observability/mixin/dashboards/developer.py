@@ -24,6 +24,7 @@ from ._common import (
     RANGE,
     RATE,
     Dashboard,
+    cost_of_failure,
     quantile,
     sel,
 )
@@ -98,6 +99,14 @@ def developer() -> Dashboard:
                 "Distribution of call durations over time (histogram buckets); exemplars link "
                 "to traces.",
                 agg("le", rate(sel(dur, suffix="_bucket"), RATE)),
+            ),
+            timeseries(
+                "Time to first item",
+                "p50, p95 and p99 time from a generator's first request to its first item (the "
+                "time to first token of a streamed LLM answer), by primitive; only generators and "
+                "async generators record it. Exemplar dots link to the trace.",
+                "s",
+                *_quantiles(c.PRIMITIVE_TIME_TO_FIRST_ITEM, "primitive_name"),
             ),
             table(
                 "Slowest primitives",
@@ -206,7 +215,20 @@ def developer() -> Dashboard:
                     "{{primitive_name}} {{route}}",
                 ),
                 stack=True,
-                width=24,
+                width=12,
+            ),
+            cost_of_failure(),
+            timeseries(
+                "Wasted LLM tokens",
+                "LLM tokens (input and output) that bought nothing in the last hour (rolling), by "
+                "workflow and reason; counted also for models without a price.",
+                "short",
+                target(
+                    agg("workflow, reason", increase(sel(c.LLM_WASTED_TOKENS), "1h")),
+                    "{{workflow}} {{reason}}",
+                ),
+                stack=True,
+                width=12,
             ),
         ],
     )

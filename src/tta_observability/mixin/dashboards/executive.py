@@ -29,6 +29,7 @@ from ._common import (
     WF_RUNS,
     Dashboard,
     budget,
+    cost_of_failure,
     quantile,
     rec,
     sel,
@@ -185,6 +186,7 @@ def executive() -> Dashboard:
                     "{{service_name}} {{environment}} budget",
                 ),
             ),
+            cost_of_failure(),
             timeseries(
                 "Cache savings",
                 "Calls per second answered from a cache, so the cached primitive (often an LLM "

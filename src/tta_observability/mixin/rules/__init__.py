@@ -28,15 +28,24 @@ from ..promql import metric_names
 from . import names
 from .alert_path import WATCHDOG_ALERT, alert_path_alerts
 from .health import SERVICE_DOWN_ALERT, SERVICE_GONE_ALERT, health_alerts
+from .llm import (
+    LLM_BUDGET_BURN_ALERT,
+    LLM_RATELIMIT_ALERT,
+    budget_groups,
+    llm_rules,
+    ratelimit_alert,
+)
 from .model import Alert, Group, Recording, Rule
 from .names import SLO_PERIOD, slo_burn_rate, slo_error_ratio, slo_errors, slo_requests
-from .recording import llm_rules, primitive_rules, recovery_rules, workflow_rules
+from .recording import primitive_rules, recovery_rules, workflow_rules
 from .slo import SLO_BURN_ALERT, SLO_SLOW_INTERVAL, fast_group, slo_windows, slow_group
 
 __all__ = [
     "ALERTS_FILE",
     "ALERT_PATH_FILE",
     "DEFAULT",
+    "LLM_BUDGET_BURN_ALERT",
+    "LLM_RATELIMIT_ALERT",
     "RECORDING_FILE",
     "RUNBOOK_BASE_URL",
     "RUNBOOK_BASE_URL_ENV",
@@ -90,7 +99,10 @@ def rule_files(config: MixinConfig = DEFAULT) -> dict[str, tuple[Group, ...]]:
         # Rules of a group run in order at one timestamp, so each burn alert sits in the group
         # that records its long window and reads the ratios of the same evaluation.
         SLO_FILE: (fast_group(config), slow_group(config)),
-        ALERTS_FILE: (Group("tta-health", tuple(health_alerts(config))),),
+        ALERTS_FILE: (
+            Group("tta-health", (*health_alerts(config), ratelimit_alert(config))),
+            *budget_groups(config),
+        ),
         ALERT_PATH_FILE: (Group("tta-alert-path", tuple(alert_path_alerts(config))),),
     }
 

@@ -53,6 +53,18 @@ LLM_TOKENS_INCREASE1H: Final = "tta:llm_tokens:increase1h"
 LLM_COST_USD_INCREASE1H: Final = "tta:llm_cost_usd:increase1h"
 SERVICE_LLM_COST_USD_INCREASE1H: Final = "tta:service_llm_cost_usd:increase1h"
 LLM_BUDGET_USD_PER_HOUR_MAX: Final = "tta:llm_budget_usd_per_hour:max"
+LLM_BUDGET_USD_PER_MONTH_MAX: Final = "tta:llm_budget_usd_per_month:max"
+#: Labels of the per-workflow LLM spend and waste series.
+LLM_WORKFLOW: Final = (*SERVICE, "workflow")
+LLM_WASTE: Final = (*LLM_WORKFLOW, "reason")
+WORKFLOW_LLM_COST_USD_INCREASE1H: Final = "tta:workflow_llm_cost_usd:increase1h"
+LLM_WASTED_COST_USD_INCREASE1H: Final = "tta:llm_wasted_cost_usd:increase1h"
+LLM_WASTED_COST_RATIO_INCREASE1H: Final = "tta:llm_wasted_cost_ratio:increase1h"
+#: Labels of the rate-limit series, and the recorded share of the limit left.
+LLM_RATELIMIT: Final = (*SERVICE, "provider", "model", "resource")
+LLM_RATELIMIT_HEADROOM_RATIO: Final = "tta:llm_ratelimit_headroom:ratio"
+#: The monthly LLM budget's period: spending the budget evenly over it is a burn rate of 1.
+LLM_BUDGET_PERIOD: Final = "30d"
 SLO_OBJECTIVE: Final = "tta:slo_objective:ratio"
 SLO_ERROR_BUDGET_REMAINING: Final = f"tta:slo_error_budget_remaining:ratio{SLO_PERIOD}"
 
@@ -75,3 +87,13 @@ def slo_error_ratio(window: str) -> str:
 def slo_burn_rate(window: str) -> str:
     """Name of the recorded burn rate over ``window`` (error ratio / error budget)."""
     return f"tta:slo_burn_rate:rate{window}"
+
+
+def service_llm_cost_rate(window: str) -> str:
+    """Name of the recorded LLM spend rate of a service over ``window`` (USD per second)."""
+    return f"tta:service_llm_cost_usd:rate{window}"
+
+
+def llm_budget_burn_rate(window: str) -> str:
+    """Name of the recorded monthly-budget burn rate over ``window`` (1 = on budget)."""
+    return f"tta:llm_budget_burn_rate:rate{window}"

@@ -143,21 +143,3 @@ def recovery_rules() -> list[Recording]:
         Recording(n.TIMEOUTS_RATE5M, per(c.TIMEOUTS)),
         Recording(n.ROUTER_DECISIONS_RATE5M, per(c.ROUTER_DECISIONS, "route")),
     ]
-
-
-def llm_rules() -> list[Recording]:
-    tokens, cost = c.LLM_TOKENS, c.LLM_COST
-    model = (*n.SERVICE, label(cost, "provider"), label(cost, "model"))
-    return [
-        Recording(
-            n.LLM_TOKENS_INCREASE1H,
-            agg((*model, label(tokens, "token_type")), f"increase({tokens.name}[1h])"),
-        ),
-        Recording(n.LLM_COST_USD_INCREASE1H, agg(model, f"increase({cost.name}[1h])")),
-        Recording(n.SERVICE_LLM_COST_USD_INCREASE1H, agg(n.SERVICE, n.LLM_COST_USD_INCREASE1H)),
-        # Replicas of one service export the same budget; max keeps one series per service.
-        Recording(
-            n.LLM_BUDGET_USD_PER_HOUR_MAX,
-            f"max by ({join([label(c.LLM_BUDGET, x) for x in n.SERVICE])}) ({c.LLM_BUDGET.name})",
-        ),
-    ]
