@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tta_observability import contract
-from tta_observability.mixin import generate, rules
+from tta_observability import cli, contract, kubernetes
+from tta_observability.mixin import config, generate, rules
 from tta_observability.mixin.config import DEFAULT, RUNBOOK_BASE_URL, RUNBOOK_BASE_URL_ENV
 from tta_observability.mixin.rules import names
 
@@ -506,3 +507,134 @@ def test_runbooks_name_real_dashboards_and_panels() -> None:
         named = set(re.findall(r"\*\*(.+?)\*\*", where.group(1).replace("\n", " ")))
         assert named, alert.runbook
         assert named <= titles, f"{alert.runbook} names unknown panels {named - titles}"
+
+
+# --- the mixin configuration -----------------------------------------------------------------
+
+CONFIG_DIR = ROOT / "tests" / "rules" / "config"
+
+
+def test_default_configuration_is_the_committed_rules() -> None:
+    assert config.from_mapping({}) == DEFAULT
+    empty = {name: text for name, text in rules.render(config.from_mapping({})).items()}
+    assert empty == {p.name: p.read_text(encoding="utf-8") for p in RULES_DIR.glob("*.yml")}
+
+
+def test_changed_configuration_exports_and_passes_promtool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``export rules --config``: the output uses the settings, checks, and its scenarios pass."""
+    out = tmp_path / "rules"
+    assert cli.main(["export", "rules", "--config", str(CONFIG_DIR / "changed.yml"), str(out)]) == 0
+    assert "4 file(s) written" in capsys.readouterr().out
+    alerts = {
+        rule["alert"]: rule
+        for path in sorted(out.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    assert set(alerts) == {a.name for a in rules.alerts()}
+    for name, rule in alerts.items():
+        assert rule["labels"]["team"] == "agents", name
+        assert (
+            rule["annotations"]["runbook_url"] == f"https://wiki.example.com/tta/runbooks/{name}.md"
+        )
+    assert alerts["TTAMetricsTargetDown"]["expr"] == 'up{job=~"agents-.*"} == 0'
+    assert alerts["TTAMetricsTargetDown"]["for"] == "2m"
+    assert alerts["TTAWorkflowFailureRate"]["labels"]["severity"] == "critical"
+    assert not any("tta.*" in rule["expr"] for rule in alerts.values())
+    promtool = _tool("promtool")
+    for path in sorted(out.glob("*.yml")):
+        result = _run(promtool, "check", "rules", str(path))
+        assert result.returncode == 0, result.stdout + result.stderr
+    shutil.copy(CONFIG_DIR / "changed_test.yml", tmp_path)
+    result = _run(promtool, "test", "rules", str(tmp_path / "changed_test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The same scenarios fail on the default rules: the settings are what makes them pass.
+    shutil.rmtree(out)
+    shutil.copytree(RULES_DIR, out)
+    assert _run(promtool, "test", "rules", str(tmp_path / "changed_test.yml")).returncode == 1
+
+
+def test_kubernetes_export_uses_the_configuration(tmp_path: Path) -> None:
+    changed = config.load(CONFIG_DIR / "changed.yml")
+    spec = kubernetes.prometheus_rule(kubernetes.Options(rule_files=rules.render(changed)))
+    exprs = [r["expr"] for g in spec["spec"]["groups"] for r in g["rules"]]
+    assert 'up{job=~"agents-.*"} == 0' in exprs
+    shipped = kubernetes.prometheus_rule(kubernetes.Options())
+    assert 'up{job=~"tta.*"} == 0' in [
+        r["expr"] for g in shipped["spec"]["groups"] for r in g["rules"]
+    ]
+    assert (
+        cli.main(
+            ["export", "kubernetes", "--config", str(CONFIG_DIR / "changed.yml"), str(tmp_path)]
+        )
+        == 0
+    )
+    assert "wiki.example.com/tta/runbooks/" in (tmp_path / "prometheusrule.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("bogus: 1\n", "unknown setting 'bogus'; the settings are: alert_for"),
+        ("job_selector: agents\n", "job_selector: 'agents' is not a list of label matchers"),
+        ("primitive_error_ratio: 10\n", "primitive_error_ratio: 10 is not a ratio between 0 and 1"),
+        ("min_calls_5m: -1\n", "min_calls_5m: -1 is not a whole number of calls"),
+        (
+            "runbook_base_url: wiki/\n",
+            "runbook_base_url: runbook base URL 'wiki/' is not an absolute",
+        ),
+        ("service_down_lookback: 1 hour\n", "service_down_lookback: '1 hour' is not a duration"),
+        ("burn_rate_windows: []\n", "burn_rate_windows: at least one window pair is needed"),
+        (
+            "burn_rate_windows: [{long: 5m, short: 1h, burn_rate: 2, severity: info, for: 1m}]\n",
+            "burn_rate_windows[0]: short window 1h is not shorter than 5m",
+        ),
+        ("burn_rate_windows: [{long: 1h}]\n", "burn_rate_windows[0]: expected a mapping with"),
+        ("extra_labels: {severity: low}\n", "extra_labels: 'severity' is set by the alerts"),
+        ("extra_labels: {team-name: a}\n", "extra_labels: 'team-name' is not a Prometheus label"),
+        ("alert_severity: {TTARetryStorm: high}\n", "alert_severity: TTARetryStorm: 'high' is not"),
+        (
+            "alert_for: {TTARetryStorm: soon}\n",
+            "alert_for: TTARetryStorm: 'soon' is not a duration",
+        ),
+        ("- a\n- b\n", "expected a mapping of settings at the top level"),
+    ],
+)
+def test_bad_configuration_is_rejected_by_name(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "mixin.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=re.escape(problem)):
+        config.load(path)
+
+
+def test_overrides_name_real_alerts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for overrides, problem in (
+        ({"alert_for": {"TTANope": "5m"}}, "alert_for: no alert is named 'TTANope'"),
+        (
+            {"alert_severity": {rules.SLO_BURN_ALERT: "warning"}},
+            "set them in burn_rate_windows",
+        ),
+    ):
+        with pytest.raises(config.ConfigError, match=re.escape(problem)):
+            rules.render(config.from_mapping(overrides))
+    path = tmp_path / "mixin.yml"
+    path.write_text("alert_for: {TTANope: 5m}\n", encoding="utf-8")
+    assert cli.main(["export", "rules", "--config", str(path), str(tmp_path / "out")]) == 1
+    assert "--config: alert_for: no alert is named 'TTANope'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_rules_doc_documents_every_setting_with_its_default() -> None:
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text[text.index("## Configuration") :]
+    for f in dataclasses.fields(config.MixinConfig):
+        default = getattr(DEFAULT, f.name)
+        row = re.search(rf"^\| `{f.name}` \| (.*?) \|", section, re.M)
+        assert row, f"docs/rules.md does not document {f.name}"
+        if isinstance(default, str):
+            assert f"`{default}`" in row.group(1), (f.name, row.group(1))
+        elif isinstance(default, int | float):
+            assert f"`{default:g}`" in row.group(1), (f.name, row.group(1))

@@ -84,6 +84,9 @@ class Options:
     labels: Mapping[str, str] = field(default_factory=dict)
     #: The folder compose's dashboard provider uses too, so both installs look the same.
     grafana_folder: str = "TTA.dev"
+    #: Rule file name -> YAML text in place of the shipped ``rules/`` (the rules generated from a
+    #: mixin configuration, ``export kubernetes --config``); None: the shipped files.
+    rule_files: Mapping[str, str] | None = None
 
 
 def parse_label(text: str, what: str = "label") -> tuple[str, str]:
@@ -158,21 +161,23 @@ def _metadata(opts: Options, name: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _rule_groups() -> list[dict[str, Any]]:
-    sources = [("rules", f) for f in asset_files("rules")]
+def _rule_groups(opts: Options) -> list[dict[str, Any]]:
+    if opts.rule_files is None:
+        sources = [(f"rules/{f.relpath}", f.read_text()) for f in asset_files("rules")]
+    else:
+        sources = [(f"rules/{name}", text) for name, text in opts.rule_files.items()]
     sources += [
-        ("compose", f)
+        (f"compose/{f.relpath}", f.read_text())
         for f in asset_files("compose")
-        if f.relpath.startswith("prometheus/rules/") and f.relpath.endswith((".yml", ".yaml"))
+        if f.relpath.startswith("prometheus/rules/")
     ]
     groups: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
-    for kind, item in sources:
-        if not item.relpath.endswith((".yml", ".yaml")):
+    for where, text in sources:
+        if not where.endswith((".yml", ".yaml")):
             continue
-        where = f"{kind}/{item.relpath}"
         try:
-            doc = yaml.safe_load(item.read_text())
+            doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ManifestError(f"{where}: invalid YAML: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
@@ -195,7 +200,7 @@ def prometheus_rule(opts: Options) -> dict[str, Any]:
         "apiVersion": MONITORING_API,
         "kind": "PrometheusRule",
         "metadata": _metadata(opts, "tta-observability"),
-        "spec": {"groups": _rule_groups()},
+        "spec": {"groups": _rule_groups(opts)},
     }
 
 

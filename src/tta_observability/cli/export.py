@@ -32,7 +32,9 @@ def register(sub: Any) -> None:
     for kind in (*KINDS, "all"):
         p = kinds.add_parser(kind, help=_HELP[kind], description=f"Copy {_HELP[kind]} into DIR.")
         _common_args(p)
-        p.set_defaults(handler=_export_assets)
+        p.set_defaults(handler=_export_assets, config=None)
+        if kind == "rules":
+            _config_arg(p)
     k8s = kinds.add_parser(
         "kubernetes",
         help="PrometheusRule, Service/PodMonitor, dashboard ConfigMaps, Alertmanager Secret",
@@ -88,7 +90,32 @@ def register(sub: Any) -> None:
         help="Secret holding the receivers' keys, listed in the Alertmanager's spec.secrets",
     )
     k8s.add_argument("--grafana-folder", default=defaults.grafana_folder, help="Grafana folder")
+    _config_arg(k8s)
     k8s.set_defaults(handler=_export_kubernetes)
+
+
+def _config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "mixin configuration (YAML: job selector, runbook URL, thresholds, windows, extra "
+            "labels; docs/rules.md) the rules are generated from, instead of the shipped ones"
+        ),
+    )
+
+
+def _configured_rules(path: Path | None) -> dict[str, str] | None:
+    """Rule file name -> YAML generated from the configuration at ``path``; None without one."""
+    if path is None:
+        return None
+    from ..mixin import config, rules
+
+    try:
+        return rules.render(config.load(path))
+    except config.ConfigError as exc:
+        raise CommandError(f"--config: {exc}") from None
 
 
 def _common_args(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +136,11 @@ def _report(result: ExportResult, dest: Path) -> int:
 
 
 def _export_assets(args: argparse.Namespace) -> int:
+    configured = _configured_rules(args.config)
     try:
+        if configured is not None:
+            files = {name: text.encode("utf-8") for name, text in configured.items()}
+            return _report(write_files(args.dir, files, force=args.force), args.dir)
         return _report(export_assets(args.kind, args.dir, force=args.force), args.dir)
     except (AssetError, ExportConflict, OSError) as exc:
         raise CommandError(str(exc)) from None
@@ -135,6 +166,7 @@ def _export_kubernetes(args: argparse.Namespace) -> int:
             app_namespaces=tuple(args.app_namespace or ()),
             labels=_labels(args.label, "--label") or {},
             grafana_folder=args.grafana_folder,
+            rule_files=_configured_rules(args.config),
             **({"selector": selector} if selector is not None else {}),
             **({"pod_selector": pod_selector} if pod_selector is not None else {}),
         )

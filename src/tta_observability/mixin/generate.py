@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .. import stack
 from . import checkout_root, dashboards, rules
-from .config import DEFAULT, RUNBOOK_BASE_URL, RUNBOOK_BASE_URL_ENV, MixinConfig
+from .config import DEFAULT, RUNBOOK_BASE_URL, RUNBOOK_BASE_URL_ENV, ConfigError, MixinConfig, load
 
 LONGTERM = "compose/prometheus/prometheus-longterm.yml"
 
@@ -101,12 +101,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", action="store_true", help="only report files that differ; exit 1 if any"
     )
     parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="mixin configuration (YAML, docs/rules.md) for the rules; default: the shipped one",
+    )
+    parser.add_argument(
         "--runbook-base-url",
-        default=os.environ.get(RUNBOOK_BASE_URL_ENV) or RUNBOOK_BASE_URL,
+        default=os.environ.get(RUNBOOK_BASE_URL_ENV) or None,
         metavar="URL",
         help=(
             "base of every alert's runbook_url; <AlertName>.md is appended "
-            f"(default: ${RUNBOOK_BASE_URL_ENV}, else {RUNBOOK_BASE_URL})"
+            f"(default: ${RUNBOOK_BASE_URL_ENV}, else the configuration's, else {RUNBOOK_BASE_URL})"
         ),
     )
     args = parser.parse_args(argv)
@@ -120,11 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             "pass --out ROOT"
         )
     try:
-        base = rules.check_runbook_base_url(args.runbook_base_url)
-    except ValueError as exc:
-        parser.error(f"--runbook-base-url / ${RUNBOOK_BASE_URL_ENV}: {exc}")
-    config = replace(DEFAULT, runbook_base_url=base)
-    files = generate(root, config, args.parts or tuple(PARTS))
+        config = load(args.config) if args.config is not None else DEFAULT
+    except ConfigError as exc:
+        parser.error(f"--config: {exc}")
+    if args.runbook_base_url is not None:
+        try:
+            base = rules.check_runbook_base_url(args.runbook_base_url)
+        except ValueError as exc:
+            parser.error(f"--runbook-base-url / ${RUNBOOK_BASE_URL_ENV}: {exc}")
+        config = replace(config, runbook_base_url=base)
+    try:
+        files = generate(root, config, args.parts or tuple(PARTS))
+    except ConfigError as exc:
+        parser.error(f"--config: {exc}")
     differ = stale(root, files)
     for path in differ:
         if not args.check:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from .. import contract as c
+from .config import duration_seconds
 
 
 def join(labels: Iterable[str]) -> str:
@@ -76,14 +77,8 @@ def or_zero(expr: str) -> str:
     return f"{expr} or vector(0)"
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def seconds(window: str) -> int:
-    """A PromQL duration with one unit (``5m``, ``3d``) in seconds."""
-    if not re.fullmatch(r"[1-9][0-9]*[smhdw]", window):
-        raise ValueError(f"{window!r} is not a duration such as 30s, 5m, 1h, 3d or 1w")
-    return int(window[:-1]) * _UNITS[window[-1]]
+#: A PromQL duration with one unit (``5m``, ``3d``) in seconds.
+seconds = duration_seconds
 
 
 # Metric names in PromQL, for the tests that no rule or panel queries a name nothing produces.

@@ -9,8 +9,8 @@ tta_observability.mixin`` rewrites them. Every rule is built from a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Final
-from urllib.parse import urlsplit
 
 import yaml
 
@@ -21,8 +21,10 @@ from ..config import (
     RUNBOOK_BASE_URL_ENV,
     TTA_JOB_REGEX,
     BurnRateWindow,
+    ConfigError,
     MixinConfig,
     Severity,
+    check_runbook_base_url,
 )
 from ..promql import metric_names
 from . import names
@@ -59,6 +61,7 @@ __all__ = [
     "WATCHDOG_ALERT",
     "Alert",
     "BurnRateWindow",
+    "ConfigError",
     "Group",
     "MixinConfig",
     "Recording",
@@ -67,6 +70,7 @@ __all__ = [
     "alert_runbooks",
     "alerts",
     "all_rules",
+    "check_overrides",
     "check_runbook_base_url",
     "metric_names",
     "names",
@@ -88,7 +92,13 @@ ALERT_PATH_FILE: Final = "tta-alert-path.rules.yml"
 
 
 def rule_files(config: MixinConfig = DEFAULT) -> dict[str, tuple[Group, ...]]:
-    """Every shipped rule file name with its groups, in file order."""
+    """Every shipped rule file name with its groups, in file order, as ``config`` sets them."""
+    return {
+        name: tuple(_tuned(g, config) for g in groups) for name, groups in _untuned(config).items()
+    }
+
+
+def _untuned(config: MixinConfig) -> dict[str, tuple[Group, ...]]:
     return {
         RECORDING_FILE: (
             Group("tta-primitives", tuple(primitive_rules())),
@@ -105,6 +115,44 @@ def rule_files(config: MixinConfig = DEFAULT) -> dict[str, tuple[Group, ...]]:
         ),
         ALERT_PATH_FILE: (Group("tta-alert-path", tuple(alert_path_alerts(config))),),
     }
+
+
+def _tuned(group: Group, config: MixinConfig) -> Group:
+    """``group`` with the configuration's per-alert overrides and extra labels applied."""
+    rules: list[Rule] = []
+    for rule in group.rules:
+        if isinstance(rule, Alert):
+            rule = replace(
+                rule,
+                for_=config.alert_for.get(rule.name, rule.for_),
+                severity=config.alert_severity.get(rule.name, rule.severity),
+                labels={**rule.labels, **config.extra_labels},
+            )
+        rules.append(rule)
+    return replace(group, rules=tuple(rules))
+
+
+def check_overrides(config: MixinConfig) -> None:
+    """Every alert named in ``alert_for`` and ``alert_severity`` exists, and may be tuned so."""
+    known = {
+        r.name
+        for groups in _untuned(config).values()
+        for g in groups
+        for r in g.rules
+        if isinstance(r, Alert)
+    }
+    for setting in ("alert_for", "alert_severity"):
+        for name in getattr(config, setting):
+            if name == SLO_BURN_ALERT:
+                raise ConfigError(
+                    f"{setting}: {name} has one for and severity per window pair: set them in "
+                    "burn_rate_windows"
+                )
+            if name not in known:
+                raise ConfigError(
+                    f"{setting}: no alert is named {name!r}; the alerts are: "
+                    f"{', '.join(sorted(known - {SLO_BURN_ALERT}))}"
+                )
 
 
 def all_rules(config: MixinConfig = DEFAULT) -> list[Rule]:
@@ -132,25 +180,10 @@ _HEADER = (
 )
 
 
-def check_runbook_base_url(url: str) -> str:
-    """``url`` as a runbook base: an absolute http(s) URL, ending in ``/``."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            f"runbook base URL {url!r} is not an absolute http:// or https:// URL "
-            f"(for example {RUNBOOK_BASE_URL})"
-        )
-    if parts.query or parts.fragment:
-        raise ValueError(
-            f"runbook base URL {url!r} has a query or fragment; the alert name is appended to it"
-        )
-    base = url.strip()
-    return base if base.endswith("/") else base + "/"
-
-
 def render(config: MixinConfig = DEFAULT) -> dict[str, str]:
     """File name -> YAML text; with the default config, exactly as committed under ``rules/``."""
     base = check_runbook_base_url(config.runbook_base_url)
+    check_overrides(config)
     return {
         name: _HEADER
         + yaml.safe_dump(

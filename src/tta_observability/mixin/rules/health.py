@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Final
 
 from ... import contract as c
-from ..config import TTA_JOB_REGEX, MixinConfig
+from ..config import MixinConfig
 from ..promql import agg, join, label, rate
 from ..promql import eq as matcher
 from . import names as n
@@ -132,7 +132,7 @@ def _target_alerts(config: MixinConfig) -> list[Alert]:
             f"absent(up{{{config.job_selector}}} == 1)",
             "warning",
             "No TTA metrics target is up",
-            f'No target of a job matching "{TTA_JOB_REGEX}" has been scraped successfully for '
+            f"No target selected by {config.job_selector} has been scraped successfully for "
             "10 minutes: service discovery found no TTA app, or every one is down. "
             "No SLO alert can fire without metrics.",
             for_="10m",
