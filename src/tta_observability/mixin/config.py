@@ -134,6 +134,7 @@ _RATIOS: Final = (
     "workflow_failure_ratio",
     "retry_storm_failed_fraction",
     "span_export_failure_ratio",
+    "llm_ratelimit_min_headroom",
 )
 _POSITIVE: Final = (
     "latency_regression_factor",
@@ -194,7 +195,7 @@ def _check_value(name: str, value: Any) -> None:
     elif name in _COUNTS:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{name}: {value!r} is not a whole number of calls, 0 or more")
-    elif name == "service_down_lookback":
+    elif name in ("service_down_lookback", "llm_ratelimit_for"):
         try:
             duration_seconds(value)
         except ValueError as exc:
