@@ -114,7 +114,17 @@ RUN_COST_BUCKETS_USD: Final = (
 
 #: Labels whose values come from user data and so are bounded by the cardinality guard.
 BOUNDED_LABELS: Final = frozenset(
-    {"primitive_name", "error_type", "slo", "workflow", "route", "model", "parent", "child"}
+    {
+        "primitive_name",
+        "error_type",
+        "slo",
+        "workflow",
+        "route",
+        "model",
+        "provider",
+        "parent",
+        "child",
+    }
 )
 
 
