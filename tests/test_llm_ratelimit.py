@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import tta_observability as tto
-from tta_observability import _ratelimit
+from tta_observability import _ratelimit, llm
 from tta_observability import contract as c
 from tta_observability.testing import capture
 
@@ -139,6 +139,19 @@ def test_record_llm_usage_sets_the_gauges_and_logs_malformed_once(
 def test_record_llm_usage_rejects_what_is_no_header_container(headers: Any) -> None:
     with pytest.raises(ValueError, match="headers must be a mapping"):
         tto.record_llm_usage("openai", "gpt-4o", 1, 1, headers=headers)
+    with pytest.raises(ValueError, match="headers must be a mapping"):
+        llm.record_ratelimit("openai", "gpt-4o", headers)
+
+
+def test_record_ratelimit_sets_the_gauges_without_counting_a_call() -> None:
+    with capture() as cap:
+        llm.record_ratelimit("Anthropic", "claude-3-5-haiku", ANTHROPIC)
+    labels = {"provider": "anthropic", "model": "claude-3-5-haiku"}
+    assert cap.value(REMAINING, resource="output_tokens", **labels) == 15800
+    assert cap.value(LIMIT, resource="requests", **labels) == 1000
+    assert cap.value(c.LLM_TOKENS.name) == 0
+    with pytest.raises(ValueError, match="model"):
+        llm.record_ratelimit("anthropic", "", ANTHROPIC)
 
 
 class Primitive:

@@ -35,6 +35,7 @@ __all__ = [
     "observe_result",
     "provider_and_model",
     "record_llm_usage",
+    "record_ratelimit",
     "set_prices",
     "usage_of",
 ]
@@ -110,6 +111,33 @@ def _record(
     return cost_usd, stop
 
 
+def _check_names(provider: Any, model: Any) -> None:
+    for what, value in (("provider", provider), ("model", model)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _check_headers(headers: Any) -> None:
+    if not (callable(getattr(headers, "items", None)) or isinstance(headers, list | tuple)):
+        raise ValueError(
+            f"headers must be a mapping of response headers or a list of (name, value) pairs, "
+            f"got {type(headers).__name__}"
+        )
+
+
+def record_ratelimit(provider: str, model: str, headers: Mapping[str, Any]) -> None:
+    """Set the rate-limit gauges of ``provider``/``model`` from a response's headers, without
+    counting a call: for a step whose usage is recorded from its parsed result already (the
+    OpenAI and Anthropic SDKs keep the headers on the raw response only).
+
+    >>> raw = client.chat.completions.with_raw_response.create(...)  # doctest: +SKIP
+    >>> record_ratelimit("openai", "gpt-4o-mini", raw.headers)  # doctest: +SKIP
+    """
+    _check_names(provider, model)
+    _check_headers(headers)
+    _ratelimit.record(provider.lower(), model, headers)
+
+
 def record_llm_usage(
     provider: str,
     model: str,
@@ -131,9 +159,7 @@ def record_llm_usage(
 
     >>> record_llm_usage("openai", "gpt-4o-mini", input_tokens=120, output_tokens=30)
     """
-    for what, value in (("provider", provider), ("model", model)):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    _check_names(provider, model)
     _check_tokens("input_tokens", input_tokens)
     _check_tokens("output_tokens", output_tokens)
     if cost_usd is not None and (
@@ -143,13 +169,8 @@ def record_llm_usage(
         or not math.isfinite(cost_usd)
     ):
         raise ValueError(f"cost_usd must be a non-negative number or None, got {cost_usd!r}")
-    if headers is not None and not (
-        callable(getattr(headers, "items", None)) or isinstance(headers, list | tuple)
-    ):
-        raise ValueError(
-            f"headers must be a mapping of response headers or a list of (name, value) pairs, "
-            f"got {type(headers).__name__}"
-        )
+    if headers is not None:
+        _check_headers(headers)
     cost, stop = _record(
         trace.get_current_span(),
         provider.lower(),
