@@ -122,6 +122,14 @@ def edges(cap: Capture, workflow: str) -> set[tuple[str, str]]:
     return {(dict(k)["parent"], dict(k)["child"]) for k in series}
 
 
+def near(measured: float, own_work: float) -> bool:
+    """Self time ``measured`` is the call's own work, give or take a few ms: a little less is
+    clock granularity; a little more is the instrumentation's own time and, on a busy machine,
+    the event loop resuming late. Failing to subtract a 50 ms child, or subtracting overlapping
+    children twice, is off by 25 ms or more."""
+    return own_work - 0.002 <= measured <= own_work + 0.010
+
+
 def self_time(cap: Capture, name: str) -> tuple[float, float]:
     """(number of self-time observations, their sum) of one primitive."""
     return (
@@ -193,11 +201,11 @@ def test_self_time_excludes_a_child_and_counts_parallel_children_once() -> None:
         asyncio.run(planner.execute(1, ctx()))
         asyncio.run(fan_out.execute(1, ctx()))
         n, own = self_time(cap, "map-planner")
-        assert n == 1 and own == pytest.approx(planner.own, abs=0.005)
-        assert planner.own == pytest.approx(0.020, abs=0.005)
+        assert n == 1 and near(own, planner.own), (own, planner.own)
+        assert 0.020 <= planner.own < 0.040
         # 20 ms of its own, then children over [0, 50] and [25, 75] ms: 75 ms covered once.
         n, own = self_time(cap, "map-fanout")
-        assert n == 1 and own == pytest.approx(fan_out.own, abs=0.005)
+        assert n == 1 and near(own, fan_out.own), (own, fan_out.own)
         duration = cap.value(f"{c.PRIMITIVE_DURATION.name}_sum", primitive_name="map-fanout")
         assert duration == pytest.approx(fan_out.own + 0.075, abs=0.01)
         # Leaves record no self time: theirs is their duration.
@@ -221,7 +229,7 @@ def test_self_time_of_observed_functions_with_overlapping_children() -> None:
     with capture() as cap:
         asyncio.run(gather())
         n, measured = self_time(cap, "map-gather")
-        assert n == 1 and measured == pytest.approx(own[0], abs=0.005)
+        assert n == 1 and near(measured, own[0]), (measured, own[0])
 
 
 def run_histogram(cap: Capture, metric: c.Metric, workflow: str) -> tuple[float, float]:

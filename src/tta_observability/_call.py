@@ -252,6 +252,7 @@ class Instrument:
         "__weakref__",
         "attributes",
         "edge_parents",
+        "had_kids",
         "is_llm",
         "last_parent",
         "last_root",
@@ -310,6 +311,8 @@ class Instrument:
         # Created on the first call that turns out to be outermost.
         self.workflow_series: WorkflowSeries | None = None
         self.is_llm = self.primitive_type == c.LLM_TYPE
+        #: Set by the first call that had children: from then on every call records self time.
+        self.had_kids = False
         #: (run root, parent) pairs whose edge to this instrument is exported; (None, None): the
         #: root edge of this instrument's own workflow.
         self.edge_parents: set[tuple[Instrument | None, Instrument | None]] = set()
@@ -422,6 +425,11 @@ class Instrument:
             if call.kids is not None:
                 own = duration - covered(call.kids, call.t0, end)
                 self.series.record_self(max(own, 0.0), trace_id, span_id)
+                self.had_kids = True
+            elif self.had_kids:
+                # Once a primitive has had children its self time is recorded on every call,
+                # so that its histogram alone covers it (a childless call's is its duration).
+                self.series.record_self(duration, trace_id, span_id)
             parent = call.parent
             if parent is None:
                 wf = self.workflow_series

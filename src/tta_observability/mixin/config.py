@@ -114,6 +114,13 @@ class MixinConfig:
     llm_ratelimit_min_headroom: float = 0.1
     #: ... for this long, while LLM calls are being made.
     llm_ratelimit_for: str = "5m"
+    #: TTAWorkflowRunaway: the p99 of LLM calls (or cost) per run over the last 30 minutes must
+    #: exceed this factor times the p99 of the day before ...
+    runaway_factor: float = 3.0
+    #: ... and be at least this many LLM calls per run ...
+    runaway_min_llm_calls: int = 10
+    #: ... or this many US dollars per run, so 1 call becoming 4 does not count.
+    runaway_min_cost_usd: float = 0.05
     span_export_failure_ratio: float = 0.1
     #: ... of at least this many failed spans in 5 minutes, so one failed span of one does not
     #: count.
@@ -141,12 +148,15 @@ _POSITIVE: Final = (
     "latency_regression_min_seconds",
     "retry_storm_min_failed_per_second",
     "llm_budget_usd_per_hour",
+    "runaway_factor",
+    "runaway_min_cost_usd",
 )
 _COUNTS: Final = (
     "slo_min_requests",
     "slo_min_errors",
     "min_calls_5m",
     "span_export_min_failures_5m",
+    "runaway_min_llm_calls",
 )
 _SELECTORS: Final = (
     "job_selector",

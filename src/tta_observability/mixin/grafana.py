@@ -189,7 +189,7 @@ def table(
         title,
         description,
         unit,
-        [{**t, "format": "table", "instant": True, "range": False} for t in targets],
+        [_instant_table(t) for t in targets],
         width,
         height,
         options={
@@ -203,6 +203,82 @@ def table(
             {"id": "merge", "options": {}},
             {"id": "organize", "options": organize},
         ],
+    )
+
+
+def _instant_table(t: JSON) -> JSON:
+    return {**t, "format": "table", "instant": True, "range": False}
+
+
+def node_graph(
+    title: str,
+    description: str,
+    nodes: Sequence[JSON],
+    edges: JSON,
+    *,
+    join_on: str,
+    rename: dict[str, str],
+    options: JSON,
+    overrides: list[JSON] | None = None,
+    width: int = 24,
+    height: int = 12,
+) -> Panel:
+    """A Node Graph from instant table queries: ``nodes`` are joined on their ``join_on`` column
+    into the nodes frame; ``edges`` is the edges frame. ``rename`` maps query columns to the field
+    names the panel reads (``id``, ``title``, ``mainstat``, ``secondarystat``, ``arc__*``,
+    ``detail__*``; ``id``, ``source``, ``target`` for edges)."""
+    targets = [_instant_table(t) for t in (*nodes, edges)]
+    node_refs = "".join(chr(ord("A") + i) for i in range(len(nodes)))
+    return Panel(
+        "nodeGraph",
+        title,
+        description,
+        "none",
+        targets,
+        width,
+        height,
+        options=options,
+        overrides=overrides or [],
+        transformations=[
+            # One nodes frame from the node queries; the edges query passes through unchanged.
+            {
+                "id": "joinByField",
+                "options": {"byField": join_on, "mode": "outer"},
+                "filter": {"id": "byRefId", "options": f"/^[{node_refs}]$/"},
+            },
+            {
+                "id": "organize",
+                "options": {"excludeByName": {"Time": True}, "renameByName": rename},
+            },
+        ],
+    )
+
+
+def bar_gauge(
+    title: str, description: str, unit: str, *targets: JSON, width: int = 12, height: int = 8
+) -> Panel:
+    """Horizontal bars of instant queries, one per series: a ranking."""
+    return Panel(
+        "bargauge",
+        title,
+        description,
+        unit,
+        [{**t, "instant": True, "range": False} for t in targets],
+        width,
+        height,
+        options={
+            "orientation": "horizontal",
+            "displayMode": "gradient",
+            "valueMode": "color",
+            "namePlacement": "left",
+            "showUnfilled": True,
+            "sizing": "auto",
+            "minVizHeight": 16,
+            "minVizWidth": 8,
+            "maxVizHeight": 300,
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        },
+        defaults={"color": {"mode": "continuous-GrYlRd"}, "min": 0},
     )
 
 

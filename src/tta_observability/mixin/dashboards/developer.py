@@ -28,6 +28,7 @@ from ._common import (
     quantile,
     sel,
 )
+from ._workflow import WORKFLOW_VARIABLE, workflow_section
 
 
 def _quantiles(metric: c.Metric, label: str) -> list[JSON]:
@@ -47,7 +48,8 @@ def developer() -> Dashboard:
         "developer",
         "TTA.dev / Developer",
         "Per primitive: rate, errors, latency with exemplars linking to traces, and what the "
-        "recovery primitives (retry, fallback, timeout, cache, circuit breaker, router) did.",
+        "recovery primitives (retry, fallback, timeout, cache, circuit breaker, router) did. "
+        "Per workflow: its map, where its time goes, and the shape of its runs.",
         [
             Row("Calls"),
             timeseries(
@@ -230,5 +232,7 @@ def developer() -> Dashboard:
                 stack=True,
                 width=12,
             ),
+            *workflow_section(),
         ],
+        extra_variables=[WORKFLOW_VARIABLE],
     )

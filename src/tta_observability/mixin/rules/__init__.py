@@ -40,6 +40,7 @@ from .llm import (
 from .model import Alert, Group, Recording, Rule
 from .names import SLO_PERIOD, slo_burn_rate, slo_error_ratio, slo_errors, slo_requests
 from .recording import primitive_rules, recovery_rules, workflow_rules
+from .shape import RUNAWAY_ALERT, map_rules, run_rules, runaway_alerts
 from .slo import SLO_BURN_ALERT, SLO_SLOW_INTERVAL, fast_group, slo_windows, slow_group
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "LLM_BUDGET_BURN_ALERT",
     "LLM_RATELIMIT_ALERT",
     "RECORDING_FILE",
+    "RUNAWAY_ALERT",
     "RUNBOOK_BASE_URL",
     "RUNBOOK_BASE_URL_ENV",
     "SERVICE_DOWN_ALERT",
@@ -105,6 +107,8 @@ def _untuned(config: MixinConfig) -> dict[str, tuple[Group, ...]]:
             Group("tta-workflows", tuple(workflow_rules())),
             Group("tta-recovery", tuple(recovery_rules())),
             Group("tta-llm", tuple(llm_rules())),
+            Group("tta-workflow-map", tuple(map_rules())),
+            Group("tta-workflow-runs", tuple(run_rules())),
         ),
         # Rules of a group run in order at one timestamp, so each burn alert sits in the group
         # that records its long window and reads the ratios of the same evaluation.
@@ -112,6 +116,7 @@ def _untuned(config: MixinConfig) -> dict[str, tuple[Group, ...]]:
         ALERTS_FILE: (
             Group("tta-health", (*health_alerts(config), ratelimit_alert(config))),
             *budget_groups(config),
+            Group("tta-workflow-runaway", tuple(runaway_alerts(config))),
         ),
         ALERT_PATH_FILE: (Group("tta-alert-path", tuple(alert_path_alerts(config))),),
     }

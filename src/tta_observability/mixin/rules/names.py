@@ -65,6 +65,21 @@ LLM_RATELIMIT: Final = (*SERVICE, "provider", "model", "resource")
 LLM_RATELIMIT_HEADROOM_RATIO: Final = "tta:llm_ratelimit_headroom:ratio"
 #: The monthly LLM budget's period: spending the budget evenly over it is a burn rate of 1.
 LLM_BUDGET_PERIOD: Final = "30d"
+#: The workflow map: its edges without replica labels, and per node (``primitive_name``) of each
+#: workflow its call rate, error ratio, p95 latency and self time.
+WORKFLOW_EDGE_INFO_MAX: Final = "tta:workflow_edge_info:max"
+WORKFLOW_NODE_CALLS_RATE5M: Final = "tta:workflow_node_calls:rate5m"
+WORKFLOW_NODE_ERROR_RATIO_RATE5M: Final = "tta:workflow_node_error_ratio:rate5m"
+WORKFLOW_NODE_DURATION_P95_5M: Final = "tta:workflow_node_duration_seconds:p95_5m"
+#: Seconds of self time per second: the self-time histogram where a primitive has one (it had
+#: children), else its duration (a leaf's self time is its duration).
+PRIMITIVE_SELF_SECONDS_RATE5M: Final = "tta:primitive_self_seconds:rate5m"
+WORKFLOW_NODE_SELF_SECONDS_RATE5M: Final = "tta:workflow_node_self_seconds:rate5m"
+#: Per-run shape: p99 of LLM calls and cost per run over 30 minutes, and over the day before.
+WORKFLOW_RUN_LLM_CALLS_P99_30M: Final = "tta:workflow_run_llm_calls:p99_30m"
+WORKFLOW_RUN_LLM_CALLS_P99_1D: Final = "tta:workflow_run_llm_calls:p99_1d"
+WORKFLOW_RUN_COST_USD_P99_30M: Final = "tta:workflow_run_cost_usd:p99_30m"
+WORKFLOW_RUN_COST_USD_P99_1D: Final = "tta:workflow_run_cost_usd:p99_1d"
 SLO_OBJECTIVE: Final = "tta:slo_objective:ratio"
 SLO_ERROR_BUDGET_REMAINING: Final = f"tta:slo_error_budget_remaining:ratio{SLO_PERIOD}"
 
