@@ -49,6 +49,8 @@ LLM_BUDGET_USD_PER_MONTH = 900.0
 #: Every other target must return data.
 MAY_BE_EMPTY = {
     ("tta-sre", "Burn alerts firing", "A"): "burn alerts stay pending for 2 minutes first",
+    ("tta-developer", "LLM calls per run", "B"): "the baseline is a day that ended an hour ago",
+    ("tta-developer", "Cost per run", "B"): "the baseline is a day that ended an hour ago",
 }
 
 #: Values a user would pick in Grafana for the second pass (``.*`` stands for "All").
@@ -187,12 +189,14 @@ def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
     async def agent_forever() -> None:
         from tta_observability import demo
 
-        agent = tta.instrument(demo.build_workflow(), name="demo_agent")
+        agent = tta.instrument(demo.build_workflow(), name="demo_agent", budget=demo.RUN_BUDGET)
         n = 0
         while True:
             n += 1
             with contextlib.suppress(Exception):
                 ctx = demo.DemoContext(workflow_id=f"smoke-{n}", session_id="smoke")
+                # Every 20th run loops until its budget stops it (Runs stopped by budget).
+                ctx.question = demo.RUNAWAY_QUESTION if n % 20 == 0 else ""
                 await agent.execute(demo.QUESTIONS[n % len(demo.QUESTIONS)], ctx)
             await asyncio.sleep(0.02)
 
@@ -471,6 +475,7 @@ def test_template_variables_list_the_workload(filled: Stack) -> None:
                 "service_name": SERVICE,
                 "primitive": "retry_fetch",
                 "slo": SLO_NAME,
+                "workflow": "demo_agent",
             }[var["name"]]
             assert expected in values, (dash["uid"], var["name"], values)
 
@@ -583,3 +588,28 @@ def test_llm_budget_panel_shows_the_services_budget(filled: Stack) -> None:
         "environment": ENVIRONMENT,
     }
     assert float(value["value"][1]) > 0
+
+
+def test_workflow_map_draws_the_demo_agent_and_where_its_time_goes(filled: Stack) -> None:
+    """The node graph's node and edge queries agree (every edge joins two drawn nodes), and the
+    self-time shares of one workflow add up to the whole."""
+    stack = filled
+    developer = {p["title"]: p for p in panels(ALL["developer.json"])}
+    pick = {**SELECTED, "workflow": "demo_agent"}
+    graph = developer["Workflow map"]
+    assert graph["type"] == "nodeGraph"
+    exprs = {t["refId"]: expand(t["expr"], pick) for t in graph["targets"]}
+    nodes = {r["metric"]["primitive_name"] for r in stack.query(exprs["A"])}
+    for ref in ("B", "C"):
+        assert {r["metric"]["primitive_name"] for r in stack.query(exprs[ref])} <= nodes
+    edges = [r["metric"] for r in stack.query(exprs["D"])]
+    assert "demo_agent" in nodes and len(nodes) >= 10
+    assert {e["parent"] for e in edges} | {e["child"] for e in edges} <= nodes
+    assert all(e["id"] == f"{e['parent']} -> {e['child']}" for e in edges)
+    # demo_agent -> its steps: the root's children are its sequence's steps.
+    assert {"demo_agent/0:router", "demo_agent/2:agent_loop"} <= {
+        e["child"] for e in edges if e["parent"] == "demo_agent"
+    }
+    [share] = developer["Where the time goes"]["targets"]
+    shares = [float(r["value"][1]) for r in stack.query(expand(share["expr"], pick))]
+    assert len(shares) == len(nodes) and sum(shares) == pytest.approx(1.0)

@@ -42,13 +42,15 @@ def test_demo_runs_serves_metrics_and_summarises() -> None:
         thread.start()
         deadline = time.monotonic() + 10
         body = ""
-        while time.monotonic() < deadline and 'workflow="agent"' not in body:
+        run = 'tta_workflow_executions_total{environment="dev",service_name="tta-demo",'
+        # Not just workflow="agent": the map's edges name it from the start, before any run.
+        while time.monotonic() < deadline and run not in body:
             body = scrape(port)
             time.sleep(0.05)
         thread.join(timeout=30)
         assert not thread.is_alive()
         summary: demo.Summary = result["summary"]
-        assert 'tta_workflow_executions_total{environment="dev",service_name="tta-demo",' in body
+        assert run in body
         assert "tta_retry_attempts_total" in body
         runs = cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent")
         bad = runs - cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent", status="success")
@@ -56,8 +58,15 @@ def test_demo_runs_serves_metrics_and_summarises() -> None:
         attempts = cap.value(
             c.RETRY_ATTEMPTS.name, primitive_name="agent/0:router/fast:cache/retry"
         )
+        stopped = cap.value(c.RUN_BUDGET_EXCEEDED.name, workflow="agent", limit="llm_calls")
+        per_run = cap.value(f"{c.WORKFLOW_RUN_LLM_CALLS.name}_count", workflow="agent")
+        edges = cap.series(c.WORKFLOW_EDGE_INFO.name, workflow="agent")
     assert summary.calls == runs > 50
     assert summary.errors == bad
+    # Run 3 (and 103, 203, ...) loops until its budget of 12 LLM calls stops it.
+    assert summary.stopped == stopped >= 1
+    assert per_run == runs
+    assert len(edges) >= 15
     assert tokens > 0 and attempts > 0
     assert re.fullmatch(r"[0-9a-f]{32}", summary.latest_trace_id)
     text = out.getvalue()

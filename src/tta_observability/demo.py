@@ -1,7 +1,10 @@
 """``tta-observability demo``: a simulated agent workflow, fully instrumented, with no backend.
 
 A router picks a model, a cache sits in front of a retry around a flaky simulated LLM call, a
-fallback covers a second LLM step, tools run in parallel, and a formatting step has a timeout.
+fallback covers a second LLM step, a planner loops over an LLM until it is done, tools run in
+parallel, and a formatting step has a timeout. Every run has a budget of LLM calls
+(:data:`RUN_BUDGET`); about one run in a hundred asks a question the planner never finishes, and
+loops until the budget stops it.
 Failures and latency are injected at random, so every panel of the dashboards has something to
 show. ``/metrics`` is served on ``--metrics-port``; spans go to ``--otlp-endpoint`` when given.
 No network access, API keys or TTA.dev install are needed: the demo ships small primitives of
@@ -20,12 +23,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from .budget import RunBudget, RunBudgetExceeded
 from .lifecycle import current, setup
 from .llm import provider_and_model, record_llm_usage
 from .metrics import STORE
 from .primitives import instrument
 
 WORKFLOW_NAME = "agent"
+#: Each run of the demo agent may make at most this many LLM calls (normal runs make 3 to 8).
+RUN_BUDGET = RunBudget(max_llm_calls=12)
+#: The question the planner never finishes: its run loops until RUN_BUDGET stops it.
+RUNAWAY_QUESTION = "keep thinking until you are completely sure"
 
 # Minimal primitives of TTA.dev's shape (constructor and attribute names as upstream).
 
@@ -39,6 +47,7 @@ class DemoContext:
         self.correlation_id = workflow_id
         self.trace_id: str | None = None
         self.span_id: str | None = None
+        self.question = ""
 
 
 class Lambda:
@@ -188,6 +197,25 @@ class SimulatedLLM:
         }
 
 
+class AgentLoop:
+    """Calls its LLM step after step until it decides it is done (one to three steps), or
+    ``max_steps``; :data:`RUNAWAY_QUESTION` is never done."""
+
+    def __init__(self, primitive: Any, max_steps: int = 1000) -> None:
+        self.primitive = primitive
+        self.max_steps = max_steps
+
+    async def execute(self, input_data: Any, context: DemoContext) -> Any:
+        question = getattr(context, "question", "")
+        steps = random.randint(1, 3)
+        answer = input_data
+        for step in range(self.max_steps):
+            answer = await self.primitive.execute(answer, context)
+            if question != RUNAWAY_QUESTION and step + 1 >= steps:
+                break
+        return answer
+
+
 async def _tool(input_data: Any, context: DemoContext) -> Any:
     await asyncio.sleep(random.uniform(0.001, 0.02))
     return "ok"
@@ -204,7 +232,8 @@ async def _canned(input_data: Any, context: DemoContext) -> Any:
 
 
 def build_workflow(cache_ttl: float = 5.0) -> Any:
-    """The demo agent: router -> cache -> retry(LLM) -> fallback -> parallel tools -> timeout.
+    """The demo agent: router -> cache -> retry(LLM) -> fallback -> planner loop (LLM) ->
+    parallel tools -> timeout.
 
     ``cache_ttl``: seconds an answer stays cached."""
 
@@ -225,6 +254,7 @@ def build_workflow(cache_ttl: float = 5.0) -> Any:
                 router_fn=model_route,
             ),
             Fallback(SimulatedLLM("summariser", "gpt-4o-mini", 0.02, 0.1), Lambda(_canned)),
+            AgentLoop(SimulatedLLM("planner", "gpt-4o-mini", 0.01, 0.0)),
             Parallel([Lambda(_tool), Lambda(_tool), Lambda(_tool)]),
             Timeout(Lambda(_format), timeout_seconds=0.25),
         ]
@@ -249,13 +279,16 @@ QUESTIONS = (
 class Summary:
     calls: int = 0
     errors: int = 0
+    #: Runs the budget stopped (counted in ``errors`` too).
+    stopped: int = 0
     p95_seconds: float = 0.0
     latest_trace_id: str = ""
     metrics_url: str | None = None
 
     def line(self) -> str:
         return (
-            f"calls={self.calls} errors={self.errors} p95={self.p95_seconds * 1000:.0f}ms "
+            f"calls={self.calls} errors={self.errors} stopped={self.stopped} "
+            f"p95={self.p95_seconds * 1000:.0f}ms "
             f"trace_id={self.latest_trace_id or '-'}"
         )
 
@@ -279,9 +312,13 @@ async def _loop(
 
     async def one(i: int) -> None:
         ctx = DemoContext(workflow_id=f"run-{i}", session_id=f"session-{i % 7}")
+        ctx.question = RUNAWAY_QUESTION if i % 100 == 3 else random.choice(QUESTIONS)
         t0 = time.perf_counter()
         try:
-            await workflow.execute(random.choice(QUESTIONS), ctx)
+            await workflow.execute(ctx.question, ctx)
+        except RunBudgetExceeded:
+            summary.errors += 1
+            summary.stopped += 1
         except Exception:
             summary.errors += 1
         finally:
@@ -347,7 +384,7 @@ def run(
         traces_exporter="otlp" if otlp_endpoint else None,
     )
     summary = Summary(metrics_url=handle.metrics_url)
-    workflow = instrument(build_workflow(float(cache_ttl)), name=WORKFLOW_NAME)
+    workflow = instrument(build_workflow(float(cache_ttl)), name=WORKFLOW_NAME, budget=RUN_BUDGET)
     out.write(
         f"tta-observability demo: workflow {WORKFLOW_NAME!r}, about {rate:g} runs/s; metrics at "
         f"{handle.metrics_url or 'none (metrics_port=None)'}"
