@@ -382,9 +382,10 @@ def test_misconfigured_prometheus(
         len(yaml.safe_load(path.read_text())["groups"])
         for path in (Path(__file__).resolve().parents[1] / "rules").glob("*.yml")
     )
-    assert rules["detail"].startswith(
-        f"{shipped_groups} shipped rule group(s) not loaded: tta-health, tta-llm"
-    )
+    head, _, named = rules["detail"].partition(": ")
+    assert head == f"{shipped_groups} shipped rule group(s) not loaded"
+    assert len(named.split(", ")) == shipped_groups
+    assert {"tta-health", "tta-llm", "tta-slo", "tta-llm-budget"} <= set(named.split(", "))
     storage = rows["prometheus: exemplar storage on"]
     assert storage["status"] == "FAIL"
     assert "--enable-feature=exemplar-storage" in storage["fix"]
