@@ -93,22 +93,22 @@ def native_stack(tmp_path: Path, webhook: WebhookReceiver) -> Iterator[stack.Sta
         handle.down()
 
 
-@pytest.fixture
-def failing_app(native_stack: stack.StackHandle, tmp_path: Path) -> Iterator[int]:
-    """The app process; yields its metrics port once setup() has announced it."""
-    log = (tmp_path / "app.log").open("wb")
+@contextlib.contextmanager
+def app_process(script: str, sd_dir: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``script`` running with ``sd_dir`` as its argument, stopped by PID with SIGTERM.
+
+    The script prints its metrics port first; read it from the process' stdout.
+    """
+    log = log_path.open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", APP, str(native_stack.sd_dir)],
+        [sys.executable, "-c", script, str(sd_dir)],
         stdout=subprocess.PIPE,
         stderr=log,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip().isdigit(), (tmp_path / "app.log").read_text()
-        yield int(line)
+        yield proc
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGTERM)
@@ -118,7 +118,22 @@ def failing_app(native_stack: stack.StackHandle, tmp_path: Path) -> Iterator[int
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
         log.close()
-    assert proc.returncode == 0, (tmp_path / "app.log").read_text()
+
+
+def metrics_port(proc: subprocess.Popen[bytes], log_path: Path) -> int:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip().isdigit(), log_path.read_text()
+    return int(line)
+
+
+@pytest.fixture
+def failing_app(native_stack: stack.StackHandle, tmp_path: Path) -> Iterator[int]:
+    """The app process; yields its metrics port once setup() has announced it."""
+    log = tmp_path / "app.log"
+    with app_process(APP, native_stack.sd_dir, log) as proc:
+        yield metrics_port(proc, log)
+    assert proc.returncode == 0, log.read_text()
     # A clean exit unregisters the target: nothing is left for Prometheus to scrape.
     assert list(native_stack.sd_dir.iterdir()) == []
 
