@@ -21,3 +21,22 @@ python3 -m mypy
 
 # Any arguments go to pytest.
 python3 -m pytest -q "$@"
+
+# The library tests on the other Pythons the package supports (TTA.dev itself needs 3.12+): each
+# in a venv of its own (.venv312, .venv313), made on first use. The whole suite ran above, on one.
+for version in 3.12 3.13; do
+    python=$(command -v "python$version" || true)
+    if [ -z "$python" ]; then
+        python=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null \
+            | sort -V | tail -n 1 || true)
+    fi
+    if [ -z "$python" ]; then
+        echo "test.sh: no Python $version found (python$version, pyenv); skipping its run" >&2
+        continue
+    fi
+    venv=".venv${version/./}"
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "test.sh: library tests on $("$venv/bin/python" --version)"
+    "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
+done

@@ -8,12 +8,15 @@ venv and that the assets are the wheel's ``_assets``, not the source tree's fold
 from __future__ import annotations
 
 import base64
+import glob
 import json
 import os
 import re
 import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 import urllib.parse
@@ -81,7 +84,13 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venv]:
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     (wheel,) = dist.glob("tta_observability-*.whl")
     path = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(path)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    # The dependencies from this interpreter's site-packages (a venv's too, which
+    # --system-site-packages would skip for its base interpreter's), after the venv's own; plain
+    # path entries, so the .pth files there (this checkout's editable install) are not run.
+    (purelib,) = glob.glob(str(path / "lib" / "python*" / "site-packages"))
+    here = {*site.getsitepackages(), sysconfig.get_paths()["purelib"]}
+    Path(purelib, "_deps.pth").write_text("".join(f"{p}\n" for p in sorted(here)))
     install = subprocess.run(
         [str(path / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
         capture_output=True,
