@@ -406,3 +406,21 @@ def test_instrument_primitives_restores_classes_and_keeps_instrumented_workflows
     assert SequentialPrimitive.__dict__["_execute_impl"] is impl
     assert InstrumentedPrimitive.__dict__["execute"] is execute
     assert {cls: dict(vars(cls)) for cls in originals} == originals
+
+
+def test_setup_wires_the_structlog_processor_and_shutdown_removes_it() -> None:
+    import tta_observability as tto
+
+    def render(_logger: Any, _method: str, event: Any) -> Any:
+        return event
+
+    saved = structlog.get_config()
+    structlog.configure(processors=[structlog.processors.add_log_level, render])
+    try:
+        handle = tto.setup("structlog-wiring", metrics_port=None)
+        chain = structlog.get_config()["processors"]
+        assert chain == [structlog.processors.add_log_level, logs.add_trace_context, render]
+        handle.shutdown()
+        assert structlog.get_config()["processors"] == [structlog.processors.add_log_level, render]
+    finally:
+        structlog.configure(**saved)
