@@ -326,7 +326,9 @@ def test_demo_from_the_wheel(venv: Venv) -> None:
     # summary.
     assert live.endswith("\n") and "\n" not in live[:-1]
     summary = live[:-1].rsplit("\r", 1)[1].rstrip()
-    match = re.fullmatch(r"calls=(\d+) errors=(\d+) p95=\d+ms trace_id=[0-9a-f]{32}", summary)
+    match = re.fullmatch(
+        r"calls=(\d+) errors=(\d+)(?: stopped=\d+)? p95=\d+ms trace_id=[0-9a-f]{32}", summary
+    )
     assert match, summary
     calls, errors = int(match[1]), int(match[2])
     # About 20 runs/s for 2 s: far fewer means the loop stalled, more means it never paced.
