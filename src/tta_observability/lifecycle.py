@@ -465,6 +465,36 @@ def _stop_capturing_messages() -> None:
     STATE.capture_exception_messages = False
 
 
+#: True while a fork is in progress and SIGTERM was blocked for it by us.
+_sigterm_blocked_for_fork = False
+
+
+def _before_fork() -> None:
+    """Hold SIGTERM back across a fork while our handler is installed.
+
+    A child gets the SIGTERM disposition it had before setup() back in its after-fork hook; a
+    SIGTERM that arrived before that (``Pool.terminate()`` right after a worker starts) would be
+    caught by our handler's C half and then dropped, leaving a child that cannot be stopped.
+    Blocked, it stays pending and is delivered once the child's disposition is its own again.
+    """
+    global _sigterm_blocked_for_fork
+    if _previous_sigterm is None:
+        return
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        _sigterm_blocked_for_fork = signal.SIGTERM not in old
+    except (OSError, ValueError):
+        _sigterm_blocked_for_fork = False
+
+
+def _unblock_after_fork() -> None:
+    global _sigterm_blocked_for_fork
+    if _sigterm_blocked_for_fork:
+        _sigterm_blocked_for_fork = False
+        with contextlib.suppress(OSError, ValueError):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
+
+
 def _after_fork_in_child() -> None:
     try:
         STORE.after_fork_in_child()
@@ -473,10 +503,16 @@ def _after_fork_in_child() -> None:
             handle._after_fork_in_child()
     except Exception as exc:  # never break the child
         logger.debug("tta_observability: after-fork reset failed: %r", exc)
+    finally:
+        _unblock_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_unblock_after_fork,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import inspect
+import pickle
 import threading
 from collections.abc import Callable, Mapping
 from time import perf_counter
@@ -302,6 +304,52 @@ _WRAPPERS: Final = {
 }
 
 
+def _by_reference(module: str, qualname: str) -> Any:
+    """Unpickle an observed function: import its module and look it up, as pickle does."""
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _reference(proxy: Any) -> tuple[Any, tuple[str, str]]:
+    qualname = str(getattr(proxy, "__qualname__", ""))
+    module = getattr(proxy, "__module__", None)
+    if not module or not qualname or "<locals>" in qualname:
+        # What pickle says of the undecorated function: only importable names pickle.
+        raise pickle.PicklingError(f"Can't pickle local object {qualname or proxy!r}")
+    return _by_reference, (module, qualname)
+
+
+class _BoundObserved(wrapt.BoundFunctionWrapper):  # type: ignore[type-arg]
+    """An observed method bound to its instance (or class): pickles as ``getattr(obj, name)``."""
+
+    def __reduce_ex__(self, protocol: object) -> Any:
+        owner = getattr(self.__wrapped__, "__self__", None)
+        if owner is not None and not inspect.ismodule(owner):
+            return getattr, (owner, self.__name__)
+        return _reference(self)
+
+    def __reduce__(self) -> Any:
+        return self.__reduce_ex__(2)
+
+
+class _ObservedFunction(wrapt.FunctionWrapper):  # type: ignore[type-arg]
+    """An observed function pickles by reference (module and qualified name), like a function.
+
+    wrapt's proxies refuse to pickle, which broke ``ProcessPoolExecutor``, ``multiprocessing``
+    with spawn and ``functools.partial`` of decorated functions.
+    """
+
+    __bound_function_wrapper__ = _BoundObserved
+
+    def __reduce_ex__(self, protocol: object) -> Any:
+        return _reference(self)
+
+    def __reduce__(self) -> Any:
+        return _reference(self)
+
+
 @overload
 def observed(func: F) -> F: ...
 
@@ -350,7 +398,7 @@ def observed(
     attrs = _code_attributes(func)
     attrs.update(attributes or {})
     inst = Instrument(_default_name(func) if name is None else name, primitive_type, slo, attrs)
-    return wrapt.FunctionWrapper(func, _WRAPPERS[_callable_kind(func)](inst))
+    return _ObservedFunction(func, _WRAPPERS[_callable_kind(func)](inst))
 
 
 _observe_cache: dict[tuple[str, str, SLO | None], Instrument] = {}
