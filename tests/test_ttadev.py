@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import re
 import sys
 from collections import Counter
@@ -373,7 +374,10 @@ def test_structlog_lines_carry_the_ids_of_exported_spans(traced: Traced) -> None
 def test_instrument_primitives_restores_classes_and_keeps_instrumented_workflows(
     traced: Traced,
 ) -> None:
-    originals = {cls: dict(vars(cls)) for cls in (RetryPrimitive, SequentialPrimitive)}
+    def methods(cls: type) -> dict[str, Any]:  # (copy caches __slotnames__ on the class)
+        return {k: v for k, v in vars(cls).items() if k != "__slotnames__"}
+
+    originals = {cls: methods(cls) for cls in (RetryPrimitive, SequentialPrimitive)}
     impl = SequentialPrimitive.__dict__["_execute_impl"]
     execute = InstrumentedPrimitive.__dict__["execute"]
 
@@ -402,10 +406,18 @@ def test_instrument_primitives_restores_classes_and_keeps_instrumented_workflows
     traced._exporter.clear()
     run(kept)
     assert sorted(named(traced.spans)) == ["a", "kept", "kept/1:retry", "kept/1:retry/lambda"]
+    copied = copy.deepcopy(kept)  # instrumented like its original, until uninstrumented
+    traced._exporter.clear()
+    run(copied)
+    assert sorted(named(traced.spans)) == ["a", "kept", "kept/1:retry", "kept/1:retry/lambda"]
+    assert len(traced.spans) == 4
+    tracer = kept.__dict__["_tracer"]
     uninstrument(kept)
+    uninstrument(copied)
+    assert kept._tracer is copied._tracer is tracer.__wrapped__  # the instances' own again
     assert SequentialPrimitive.__dict__["_execute_impl"] is impl
     assert InstrumentedPrimitive.__dict__["execute"] is execute
-    assert {cls: dict(vars(cls)) for cls in originals} == originals
+    assert {cls: methods(cls) for cls in originals} == originals
 
 
 def test_setup_wires_the_structlog_processor_and_shutdown_removes_it() -> None:

@@ -55,21 +55,26 @@ class ClaimingTracer:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.__wrapped__, name)
 
-    # A copy of the primitive shares the wrapper: it holds nothing per instance.
+    # A copy of the primitive shares the wrapper (it holds nothing per instance) and is
+    # instrumented like its original; a pickled one gets the tracer itself, like an unpickled
+    # workflow is not instrumented.
     def __copy__(self) -> ClaimingTracer:
         return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> ClaimingTracer:
         return self
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ClaimingTracer, (self.__wrapped__,))
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self.__wrapped__.__reduce_ex__(protocol)
 
 
 def wrap_tracer(obj: Any, node: Node) -> None:
     d = obj.__dict__
     tracer = d.get("_tracer")
-    if tracer is None or isinstance(tracer, ClaimingTracer):
+    if tracer is None:
+        return
+    if isinstance(tracer, ClaimingTracer):  # a copy's, shared with its original
+        node.previous_tracer = tracer.__wrapped__
         return
     node.previous_tracer = tracer
     d["_tracer"] = ClaimingTracer(tracer)
