@@ -361,3 +361,50 @@ def test_without_a_budget_nothing_is_ever_raised() -> None:
     with pytest.raises(TypeError, match=r"budget must be a tta_observability\.RunBudget"):
         tto.instrument(agent, budget=3)  # type: ignore[arg-type]
     tto.uninstrument(agent)
+
+
+def test_a_long_lived_parent_keeps_a_bounded_list_and_exact_self_time() -> None:
+    from tta_observability._call import CURRENT_CALL, FOLD_AT
+
+    @tto.observed(name="map-step")
+    def step() -> None:
+        pass
+
+    seen = []
+
+    @tto.observed(name="map-serve")
+    def serve() -> None:
+        for _ in range(3 * FOLD_AT + 10):
+            step()
+        call = CURRENT_CALL.get()
+        assert call is not None
+        seen.append((len(call.kids or []), call.fold))
+
+    with capture() as cap:
+        serve()
+        kept, folded = seen[0]
+        assert kept < FOLD_AT and folded is not None
+        # Children one after the other: self time is the parent's duration minus theirs.
+        duration = cap.value(f"{c.PRIMITIVE_DURATION.name}_sum", primitive_name="map-serve")
+        children = cap.value(f"{c.PRIMITIVE_DURATION.name}_sum", primitive_name="map-step")
+        n, own = self_time(cap, "map-serve")
+        assert n == 1 and own == pytest.approx(duration - children, abs=1e-6)
+
+
+def test_a_failing_budget_check_never_stops_the_call(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tta_observability import budget
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("bookkeeping bug")
+
+    monkeypatch.setattr(budget, "before_llm_call", broken)
+
+    @tto.observed(name="map-guarded", primitive_type="llm")
+    def ask() -> str:
+        return "ok"
+
+    with tto.RunBudget(max_llm_calls=1):
+        assert [ask(), ask()] == ["ok", "ok"]
+    assert "run budget check" in caplog.text

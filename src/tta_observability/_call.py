@@ -147,6 +147,7 @@ class Started:
 
     __slots__ = (
         "calls",
+        "fold",
         "inst",
         "kids",
         "llm_calls",
@@ -160,6 +161,10 @@ class Started:
         "token",
         "usage",
     )
+
+    #: (covered time folded so far, its horizon), set with the first child's interval; see
+    #: :func:`fold`.
+    fold: tuple[float, float] | None
 
     def __init__(self, inst: Instrument, parent: Started | None) -> None:
         self.inst = inst
@@ -196,6 +201,30 @@ def in_llm_call(call: Started | None) -> bool:
             return True
         call = call.parent
     return False
+
+
+#: A parent with this many children ended since its last fold folds them (see :func:`fold`).
+FOLD_AT: Final = 256
+
+
+def fold(call: Started) -> None:
+    """Fold ``call``'s children intervals into a total, so a long-lived parent (a server loop,
+    an agent running for hours) keeps a bounded list. Intervals after the fold are clipped to
+    start at the fold's horizon (the latest end so far): exact for children that run one after
+    the other; for a child that started before the fold and ends after it, its part before the
+    horizon is not counted, so self time can only read high, never low."""
+    kids, call.kids = call.kids or [], []
+    total, horizon = call.fold or (0.0, call.t0)
+    end = max(b for _, b in kids) if kids else horizon
+    call.fold = (total + covered(kids, horizon, end), max(end, horizon))
+
+
+def covered_by_kids(call: Started, t1: float) -> float:
+    """Time of ``call`` (ending at ``t1``) covered by its children, folded part included."""
+    if call.fold is None:
+        return covered(call.kids or [], call.t0, t1)
+    total, horizon = call.fold
+    return total + covered(call.kids or [], horizon, t1)
 
 
 def covered(kids: list[tuple[float, float]], t0: float, t1: float) -> float:
@@ -237,12 +266,18 @@ def report_usage(tokens: int, cost_usd: float | None) -> Exception | None:
 
 
 def _check_llm_budget(inst: Instrument, parent: Started | None) -> None:
-    """Before an ``llm`` call starts: raise RunBudgetExceeded if it would go past a budget."""
-    spend = budget.active()
-    if spend is None or in_llm_call(parent):
-        return
-    workflow = parent.root.inst.name if parent is not None else inst.name
-    budget.before_llm_call(spend, workflow)
+    """Before an ``llm`` call starts: raise RunBudgetExceeded if it would go past a budget, and
+    nothing else (a failure of the bookkeeping is reported and the call goes on)."""
+    try:
+        spend = budget.active()
+        if spend is None or in_llm_call(parent):
+            return
+        workflow = parent.root.inst.name if parent is not None else inst.name
+        budget.before_llm_call(spend, workflow)
+    except budget.RunBudgetExceeded:
+        raise
+    except Exception as exc:
+        report_internal_error("run budget check", exc)
 
 
 class Instrument:
@@ -423,7 +458,7 @@ class Instrument:
             if self.slo_series is not None and status != _CANCELLED:
                 self.slo_series.record(status != _SUCCESS or duration > self.slo_threshold)
             if call.kids is not None:
-                own = duration - covered(call.kids, call.t0, end)
+                own = duration - covered_by_kids(call, end)
                 self.series.record_self(max(own, 0.0), trace_id, span_id)
                 self.had_kids = True
             elif self.had_kids:
@@ -444,9 +479,12 @@ class Instrument:
             else:
                 kids = parent.kids
                 if kids is None:
+                    parent.fold = None
                     parent.kids = [(call.t0, end)]
                 else:
                     kids.append((call.t0, end))
+                    if len(kids) >= FOLD_AT:
+                        fold(parent)
         except Exception as internal:
             report_internal_error("metrics", internal)
             status = _ERROR if exc is not None else _SUCCESS

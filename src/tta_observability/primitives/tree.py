@@ -77,10 +77,12 @@ def _attach(
     return node
 
 
-def _walk(root: Any, root_node: Node, adopted: bool) -> None:
-    """Attach a node to every primitive under ``root``, exporting the workflow's edges."""
+def _walk(root: Any, root_node: Node, adopted: bool, edges: bool) -> None:
+    """Attach a node to every primitive under ``root``; ``edges``: ``root`` is a workflow's
+    root, whose edges (``tta_workflow_edge_info``) are exported now."""
     workflow = root_node.inst
-    workflow.add_root_edge()
+    if edges:
+        workflow.add_root_edge()
     stack = [(children(root), root_node)]
     seen = {id(root)}
     while stack:
@@ -99,14 +101,17 @@ def _walk(root: Any, root_node: Node, adopted: bool) -> None:
                     continue
             elif not adopted:
                 node.adopted = False
-            node.inst.add_edge(workflow, parent.inst)
+            if edges:
+                node.inst.add_edge(workflow, parent.inst)
             stack.append((grandchildren, node))
 
 
-def _attach_tree(obj: Any, name: str, slo: SLO | None, adopted: bool) -> Node | None:
+def _attach_tree(
+    obj: Any, name: str, slo: SLO | None, adopted: bool, edges: bool = False
+) -> Node | None:
     node = _attach(obj, name, slo, adopted)
     if node is not None:
-        _walk(obj, node, adopted)
+        _walk(obj, node, adopted, edges)
     return node
 
 
@@ -118,7 +123,9 @@ def _adopt(obj: Any) -> Node | None:
     else:
         role = parent.node.role_of(obj)
         name = child_name(parent.node.name, None if role is MISSING else role, obj)
-    return _attach_tree(obj, name, None, adopted=True)
+    # A primitive met inside another's call is part of that one's workflow, whose edges the
+    # calls add as they run; one met outside any is a workflow of its own.
+    return _attach_tree(obj, name, None, adopted=True, edges=parent is None)
 
 
 def _resolve(obj: Any, state: ClassState) -> Node | None:
@@ -264,7 +271,7 @@ def instrument(
             node.adopted = False
         if budget is not None:
             node.budget = budget
-        _walk(workflow, node, adopted=False)
+        _walk(workflow, node, adopted=False, edges=True)
     return workflow
 
 
