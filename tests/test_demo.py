@@ -140,7 +140,10 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = {
     "instrument_workflow.py": 'tta_retry_attempts_total{environment="dev",outcome="error"',
     "instrument_ttadev.py": "41",
-    "llm_usage.py": 'tta_llm_cost_usd_total{environment="dev",model="gpt-4o-mini"',
+    "llm_usage.py": (
+        'tta_llm_wasted_tokens_total{environment="dev",model="gpt-4o-mini",provider="openai",'
+        'reason="retried",service_name="example-llm",workflow="chat"} 49.0'
+    ),
     "context_propagation.py": "after the run the context is restored: trace_id=None",
     "log_correlation.py": "workflow_id=wf-7",
     "custom_recorders.py": 'result="hit"',
