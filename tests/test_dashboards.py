@@ -292,6 +292,7 @@ def test_alert_runbook_links_point_at_the_rules_runbooks() -> None:
     links = [
         link
         for p in panels(ALL["alerts.json"])
+        if p["type"] != "row"
         for o in p["fieldConfig"]["overrides"]
         for prop in o["properties"]
         if prop["id"] == "links"
@@ -591,3 +592,65 @@ def test_dashboard_provider_loads_the_suite_into_its_folder() -> None:
     volumes = compose["services"]["grafana"]["volumes"]
     assert "../dashboards:/var/lib/grafana/dashboards/tta:ro" in volumes
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in volumes
+
+
+# Incident view --------------------------------------------------------------------------------
+
+
+def test_alertmanager_data_source_is_provisioned_and_the_alerts_dashboard_links_it() -> None:
+    am = provisioned_datasources()["alertmanager"]
+    assert (am["type"], am["url"]) == ("alertmanager", "http://alertmanager:9093")
+    assert am["jsonData"]["implementation"] == "prometheus"
+    alerts = {p["title"]: p for p in panels(ALL["alerts.json"])}
+    links = {
+        link["url"]
+        for title in ("Silences active", "Alerts silenced or inhibited", "Alerts in Alertmanager")
+        for link in alerts[title]["links"]
+    }
+    # Grafana's Alerting pages pick an external Alertmanager by data source name.
+    assert links == {
+        f"/alerting/silences?alertmanager={am['name']}",
+        f"/alerting/groups?alertmanager={am['name']}",
+    }
+    assert (
+        'alertmanager_alerts{job="alertmanager", state="suppressed"}'
+        in (alerts["Alerts silenced or inhibited"]["targets"][0]["expr"])
+    )
+
+
+def test_active_alerts_keep_every_label_and_show_escalation_first() -> None:
+    alerts = {p["title"]: p for p in panels(ALL["alerts.json"])}
+    table = alerts["Active alerts"]
+    [t] = table["targets"]
+    # No aggregation: an aggregation drops every label it does not name (escalation did).
+    assert not re.search(r"\b(by|without) \(", t["expr"])
+    assert t["expr"].startswith("(time() - ALERTS_FOR_STATE{")
+    organize = next(x for x in table["transformations"] if x["id"] == "organize")["options"]
+    assert list(organize["indexByName"])[:4] == [
+        "alertname",
+        "alertstate",
+        "severity",
+        "escalation",
+    ]
+    assert 'escalation="tier2"' in alerts["Escalated"]["targets"][0]["expr"]
+    # The heartbeat never counts as an alert of any severity.
+    for p in panels(ALL["alerts.json"]):
+        if p["title"].startswith(("Firing", "Pending")):
+            assert (
+                'severity!="none"' in p["targets"][0]["expr"]
+                or "severity=" in (p["targets"][0]["expr"])
+            ), p["title"]
+
+
+@pytest.mark.parametrize("name", ["developer.json", "sre.json"])
+def test_alert_annotations_mark_when_alerts_fired_and_resolved(name: str) -> None:
+    notes = {a["name"]: a for a in ALL[name]["annotations"]["list"]}
+    assert {"Deployments", "CI deployments", "Alerts"} <= set(notes)
+    alerts = notes["Alerts"]
+    assert alerts["datasource"] == d.DS
+    assert 'ALERTS{alertstate="firing", severity!="none"' in alerts["expr"]
+    for matcher in ('environment=~"$environment"', 'service_name=~"$service_name"'):
+        assert matcher in alerts["expr"]
+    # A region per alert, not one point per sample: no value-as-time.
+    assert "useValueForTime" not in alerts
+    assert alerts["titleFormat"] == "{{alertname}} ({{severity}})"

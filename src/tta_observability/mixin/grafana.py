@@ -62,6 +62,8 @@ class Panel:
     transformations: list[JSON] = field(default_factory=list)
     #: Grafana's relative time override of this panel (``now/M``: this month so far).
     time_from: str | None = None
+    #: Links in the panel's header: ``(title, url)``.
+    links: Sequence[tuple[str, str]] = ()
 
     def json(self, panel_id: int, x: int, y: int) -> JSON:
         targets = [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(self.targets)]
@@ -80,7 +82,23 @@ class Panel:
             "targets": targets,
             **({"transformations": self.transformations} if self.transformations else {}),
             **({"timeFrom": self.time_from} if self.time_from else {}),
+            **({"links": [_link(title, url) for title, url in self.links]} if self.links else {}),
         }
+
+
+def _link(title: str, url: str) -> JSON:
+    return {
+        "title": title,
+        "type": "link",
+        "url": url,
+        "tooltip": title,
+        "icon": "external link",
+        "tags": [],
+        "asDropdown": False,
+        "includeVars": False,
+        "keepTime": True,
+        "targetBlank": True,
+    }
 
 
 @dataclass
@@ -142,6 +160,7 @@ def stat(
     height: int = 5,
     thresholds: JSON | None = None,
     decimals: int | None = None,
+    links: Sequence[tuple[str, str]] = (),
 ) -> Panel:
     defaults: JSON = {"color": {"mode": "thresholds"}}
     if thresholds is not None:
@@ -165,6 +184,7 @@ def stat(
             "orientation": "auto",
         },
         defaults=defaults,
+        links=links,
     )
 
 

@@ -109,6 +109,8 @@ class Dashboard:
     description: str
     items: Sequence[Panel | Row]
     extra_variables: Sequence[JSON] = ()
+    #: Annotations besides the deployment markers every dashboard has.
+    extra_annotations: Sequence[JSON] = ()
     refresh: str = "30s"
     time_from: str = "now-6h"
 
@@ -242,7 +244,7 @@ def render(d: Dashboard) -> JSON:
                 "url": "",
             }
         ],
-        "annotations": {"list": annotation_list()},
+        "annotations": {"list": [*annotation_list(), *d.extra_annotations]},
         "templating": {"list": [*variables(), *d.extra_variables]},
         "panels": layout(d.items),
     }
@@ -301,6 +303,32 @@ def scrape_series(name: str) -> str:
     ``job`` keeps Prometheus, the Pushgateway and other jobs out.
     """
     return selector(name, [DEFAULT.job_selector, SCOPE])
+
+
+#: The always-firing heartbeat has severity none: left out wherever alerts mean trouble.
+NOT_HEARTBEAT = 'severity!="none"'
+
+
+def alert_annotation() -> JSON:
+    """Alerts of the selected service and environment, as regions from firing to resolved.
+
+    Grafana turns each ``ALERTS`` series into one region per run of samples, so a region starts
+    when the alert started firing and ends when it resolved, next to the deployment markers.
+    """
+    firing = alerts_of_scope(is_("alertstate", "firing"), NOT_HEARTBEAT)
+    return {
+        "name": "Alerts",
+        "datasource": DS,
+        "enable": True,
+        "hide": False,
+        "iconColor": "rgba(242, 73, 92, 1)",
+        "expr": agg("alertname, severity, service_name, environment", firing, "max"),
+        "step": "60s",
+        "titleFormat": "{{alertname}} ({{severity}})",
+        "textFormat": "{{service_name}} {{environment}}: firing from the start of the region "
+        "until it resolved",
+        "tagKeys": "alertname,severity,service_name,environment",
+    }
 
 
 def alerts_of_scope(*matchers: str) -> str:

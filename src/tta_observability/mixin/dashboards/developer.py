@@ -24,6 +24,7 @@ from ._common import (
     RANGE,
     RATE,
     Dashboard,
+    alert_annotation,
     cost_of_failure,
     quantile,
     sel,
@@ -235,4 +236,5 @@ def developer() -> Dashboard:
             *workflow_section(),
         ],
         extra_variables=[WORKFLOW_VARIABLE],
+        extra_annotations=[alert_annotation()],
     )

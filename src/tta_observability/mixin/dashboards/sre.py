@@ -25,6 +25,7 @@ from ._common import (
     SLO_LEGEND,
     SLO_VARIABLE,
     Dashboard,
+    alert_annotation,
     alerts_of_scope,
     budget,
     is_,
@@ -166,4 +167,5 @@ def sre() -> Dashboard:
             ),
         ],
         extra_variables=[SLO_VARIABLE],
+        extra_annotations=[alert_annotation()],
     )
