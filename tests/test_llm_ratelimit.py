@@ -194,22 +194,29 @@ def test_extracted_from_litellm_and_anthropic_style_results() -> None:
     assert cap.value(REMAINING, resource="tokens", **sonnet) == 94800
 
 
-def test_extracted_from_an_openai_raw_response_without_reading_its_body() -> None:
-    class LegacyAPIResponse:  # what client.chat.completions.with_raw_response.create() returns
-        def __init__(self) -> None:
-            self.headers = OPENAI
-            self.http_response = SimpleNamespace(url=SimpleNamespace(host="api.openai.com"))
-            self.parsed = 0
+class LegacyAPIResponse:
+    """What the SDKs' ``...with_raw_response.create()`` returns: headers, and a body to parse."""
 
-        def parse(self) -> Any:
-            self.parsed += 1
-            raise AssertionError("the body is the application's to read")
+    def __init__(self, host: str, headers: Any) -> None:
+        self.headers = headers
+        self.http_response = SimpleNamespace(url=SimpleNamespace(host=host))
+        self.parsed = 0
 
-    raw = LegacyAPIResponse()
+    def parse(self) -> Any:
+        self.parsed += 1
+        raise AssertionError("the body is the application's to read")
+
+
+def test_extracted_from_sdk_raw_responses_without_reading_their_body() -> None:
+    openai_raw = LegacyAPIResponse("api.openai.com", OPENAI)
+    anthropic_raw = LegacyAPIResponse("api.anthropic.com", ANTHROPIC)
     with capture() as cap:
-        _run(raw, "raw-call", model="gpt-4.1-mini")
-    assert raw.parsed == 0
+        _run(openai_raw, "raw-call", model="gpt-4.1-mini")
+        _run(anthropic_raw, "raw-anthropic")  # the step names no model
+    assert openai_raw.parsed == anthropic_raw.parsed == 0
     labels = {"provider": "openai", "model": "gpt-4.1-mini"}
     assert cap.value(LIMIT, resource="tokens", **labels) == 160000
     assert cap.value(REMAINING, resource="requests", **labels) == 4999
+    unknown = {"provider": "anthropic", "model": "unknown"}
+    assert cap.value(REMAINING, resource="input_tokens", **unknown) == 79000
     assert cap.value(c.LLM_TOKENS.name) == 0  # the usage is in the unread body
