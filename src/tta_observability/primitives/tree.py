@@ -130,6 +130,15 @@ def _adopt(obj: Any) -> Node | None:
 
 def _resolve(obj: Any, state: ClassState) -> Node | None:
     """The node for a call on an instance whose ``__dict__`` holds none of its own."""
+    adopting = state.adopting
+    if state.method == EXECUTE and hook_method(type(obj)) == EXECUTE_IMPL:
+        # The pre-adoption wrapper on InstrumentedPrimitive.execute (see set_adopting): only
+        # for instances whose own class adopts; decided before taking the lock, as every call
+        # of every other InstrumentedPrimitive comes through here.
+        impl = _impl_state(type(obj))
+        adopting = impl is not None and impl.adopting
+        if not adopting and NODE_ATTR not in obj.__dict__:
+            return None
     with LOCK:
         d = obj.__dict__
         node: Node | None = d.get(NODE_ATTR)
@@ -142,12 +151,7 @@ def _resolve(obj: Any, state: ClassState) -> Node | None:
                     copied.budget = node.budget
                 return copied
             d.pop(NODE_ATTR, None)  # left by an instance uninstrumented since
-        if state.method == EXECUTE and hook_method(type(obj)) == EXECUTE_IMPL:
-            # The pre-adoption wrapper on InstrumentedPrimitive.execute (see set_adopting):
-            # only for instances whose own class adopts.
-            impl = _impl_state(type(obj))
-            return _adopt(obj) if impl is not None and impl.adopting else None
-        return _adopt(obj) if state.adopting else None
+        return _adopt(obj) if adopting else None
 
 
 def _impl_state(cls: type) -> ClassState | None:
@@ -181,8 +185,10 @@ def set_adopting(cls: type, auto: bool) -> bool:
     # there already, an instance's tracer is wrapped in time for its first call's span.
     owner = _execute_owner(cls)
     pre = _patch(owner, EXECUTE) if owner is not None else None
-    if pre is not None:
-        pre.set(auto=True) if auto else pre.set(observed=True)
+    if pre is not None and auto:
+        pre.set(auto=True)
+    elif pre is not None:
+        pre.set(observed=True)
     if auto:
         changed = not state.auto
         state.set(auto=True)
