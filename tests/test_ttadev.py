@@ -63,7 +63,7 @@ from tta_observability.primitives import (  # noqa: E402
     uninstrument,
     uninstrument_primitives,
 )
-from tta_observability.testing import Capture  # noqa: E402
+from tta_observability.testing import Capture, capture  # noqa: E402
 
 EXEC = c.PRIMITIVE_EXECUTIONS.name
 WF = c.WORKFLOW_EXECUTIONS.name
@@ -466,3 +466,14 @@ def test_observed_on_an_instrumented_primitive_subclass_adopts_its_span(traced: 
     ]
     assert {n: s.name for n, s in named(traced.spans).items()} == {"planner": "primitive.Planner"}
     assert traced.value(WF, workflow="planner", status="success") == 1
+
+
+def test_spans_of_another_provider_are_not_adopted(traced: Traced) -> None:
+    # The library pointed at its own provider (setup(tracer_provider=...), capture()) while
+    # TTA.dev uses the global one: every node keeps a span of ours, where the library exports.
+    wf = instrument(thirteen(), name="apart")
+    with capture() as cap:
+        run(wf)
+    assert len(named(cap.spans)) == 13 and len(cap.spans) == 13
+    assert len(traced.spans) == 16 and named(traced.spans) == {}
+    uninstrument(wf)

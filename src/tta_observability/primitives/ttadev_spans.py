@@ -15,7 +15,10 @@ attributes, status and exemplar on it rather than a second span of ours:
   the one the parent's kind gives that child (``sequential.step_<index>`` for the child at that
   index) and it came from TTA.dev's tracers and carries no node yet.
 
-Any other node gets a span of ours, as before.
+Only spans of the provider the library's own spans go to are adopted (TTA.dev takes its tracers
+from the global provider; ``setup(tracer_provider=...)`` or ``testing.capture()`` may point the
+library elsewhere): a node's span must reach the library's exporter. Any other node gets a span
+of ours, as before.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Final
 from opentelemetry import trace
 
 from .. import contract as c
+from .._state import STATE
 from .node import MISSING, Node
 
 #: Instrumentation scopes of TTA.dev's tracers (``trace.get_tracer(__name__)`` in its modules).
@@ -98,7 +102,17 @@ def _unclaimed(span: Any) -> bool:
 def _from_ttadev(span: Any) -> bool:
     scope = getattr(span, "instrumentation_scope", None)
     name = getattr(scope, "name", None) or ""
-    return name.startswith(SCOPES)
+    return name.startswith(SCOPES) and _ours(span)
+
+
+def _ours(span: Any) -> bool:
+    """Whether ``span`` comes from the provider the library's tracer uses (an SDK provider's
+    spans share its one Resource object)."""
+    tracer = STATE.tracer
+    resource = getattr(tracer, "resource", None)
+    if resource is None and isinstance(tracer, trace.ProxyTracer):  # follows the global one
+        resource = getattr(trace.get_tracer_provider(), "resource", None)
+    return resource is not None and getattr(span, "resource", None) is resource
 
 
 def own_span(node: Node, ctx: Any) -> Any:
@@ -109,7 +123,7 @@ def own_span(node: Node, ctx: Any) -> Any:
     OWN_SPAN.set(None)
     if getattr(span, "name", None) != f"{_OWN_PREFIX}{getattr(node.obj, 'name', '')}":
         return None
-    if getattr(span, "end_time", 0) is not None or not _unclaimed(span):
+    if getattr(span, "end_time", 0) is not None or not _unclaimed(span) or not _ours(span):
         return None
     # TTA.dev writes the span's id into the context it passes on: the same call's span.
     span_id = getattr(ctx, "span_id", None)
