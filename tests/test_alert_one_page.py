@@ -20,7 +20,7 @@ from tta_observability import cli, stack
 
 from .polling import wait_for
 from .test_alert_pipeline import app_process, metrics_port
-from .test_stack import WebhookReceiver, prom
+from .test_stack import WebhookReceiver, am_alerts, prom
 
 SERVICE = "e2e-one-page"
 SPIKE = "TTAPrimitiveErrorRateSpike"
@@ -69,7 +69,7 @@ alert_severity: {{{SPIKE}: critical}}
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def webhook() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver()
     with receiver.server:  # closes the socket on the way out
@@ -77,8 +77,12 @@ def webhook() -> Iterator[WebhookReceiver]:
         receiver.server.shutdown()
 
 
-@pytest.fixture
-def native_stack(tmp_path: Path, webhook: WebhookReceiver) -> Iterator[stack.StackHandle]:
+@pytest.fixture(scope="module")
+def native_stack(
+    tmp_path_factory: pytest.TempPathFactory, webhook: WebhookReceiver
+) -> Iterator[stack.StackHandle]:
+    """One stack for both tests: the heartbeat needs a minute (see its test)."""
+    tmp_path = tmp_path_factory.mktemp("one-page")
     (tmp_path / "mixin.yml").write_text(CONFIG, encoding="utf-8")
     rules = tmp_path / "rules"
     assert cli.main(["export", "rules", "--config", str(tmp_path / "mixin.yml"), str(rules)]) == 0
@@ -151,3 +155,36 @@ def test_failing_leaf_pages_once(
         ("plan", "propagated"),
         ("answer", "propagated"),
     }
+
+
+@pytest.mark.slow
+def test_the_alert_path_is_scraped_and_the_heartbeat_reaches_its_receiver(
+    native_stack: stack.StackHandle, webhook: WebhookReceiver
+) -> None:
+    """The native stack scrapes its own components, and TTAWatchdog goes to the heartbeat."""
+    url = native_stack.prometheus_url
+
+    def scraped() -> set[str]:
+        result = prom(url, "/api/v1/query", query="up == 1")["result"]
+        return {r["metric"]["job"] for r in result}
+
+    wait_for(lambda: {"prometheus", "alertmanager", "pushgateway"} <= scraped(), "the scrapes")
+
+    def heartbeat() -> list[dict[str, Any]]:
+        return am_alerts(native_stack.alertmanager_url, "TTAWatchdog")
+
+    # Prometheus evaluates the rule before it has discovered Alertmanager, drops that first
+    # notification and resends after its 1-minute resend delay.
+    [alert] = wait_for(heartbeat, "the heartbeat in Alertmanager", timeout=90)
+    assert [r["name"] for r in alert["receivers"]] == ["heartbeat"]
+    assert alert["labels"]["severity"] == "none"
+    # The heartbeat receiver notifies nobody by default: nothing reaches the incident webhook.
+    assert not [
+        p for _, p in webhook.received if p["commonLabels"].get("alertname") == "TTAWatchdog"
+    ]
+    # The alert-path series the rules read are there to read.
+    for series in (
+        'prometheus_notifications_alertmanagers_discovered{job="prometheus"}',
+        'alertmanager_notifications_total{job="alertmanager"}',
+    ):
+        assert wait_for(lambda s=series: prom(url, "/api/v1/query", query=s)["result"], series)
