@@ -74,7 +74,8 @@ def developer() -> Dashboard:
             ),
             timeseries(
                 "Errors by type",
-                "Exceptions raised per second, by primitive and exception class.",
+                "Failed calls per second, by primitive and exception class; a failure counts at "
+                "every observed level it passes through.",
                 "ops",
                 target(
                     agg("primitive_name, error_type", rate(sel(c.PRIMITIVE_ERRORS), RATE)),
@@ -88,6 +89,22 @@ def developer() -> Dashboard:
                 "ops",
                 target(agg("status", rate(EXECS, RATE)), "{{status}}"),
                 stack=True,
+            ),
+            timeseries(
+                "Where failures start",
+                "Failures per second that started in each primitive (origin raised), by workflow "
+                "run: a failure passed on by the primitives above it counts once, here, as "
+                "TTAPrimitiveErrorRateSpike counts it.",
+                "ops",
+                target(
+                    agg(
+                        "workflow, primitive_name",
+                        rate(sel(c.PRIMITIVE_ERRORS, f'origin="{c.ORIGIN_RAISED}"'), RATE),
+                    ),
+                    "{{workflow}}: {{primitive_name}}",
+                ),
+                stack=True,
+                width=24,
             ),
             Row("Latency"),
             timeseries(
