@@ -51,7 +51,9 @@ class ManagedProcess:
         ready_url: str,
         log_path: Path,
         cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
+        self.env = env
         self.name = name
         self.argv = list(argv)
         self.ready_url = ready_url
@@ -80,6 +82,7 @@ class ManagedProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
+                env=self.env,
                 start_new_session=True,
             )
         finally:

@@ -33,6 +33,7 @@ from . import slo_file as slo_file_mod
 from ._settings import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from ._state import STATE, logger
 from .metrics import STORE, MetricStore
+from .metrics.values import Multiprocess
 from .observed import bind_slo, unbind_slo
 from .slo import SLO
 
@@ -247,6 +248,7 @@ def _start(handle: Handle, specs: list[slo_file_mod.SLOSpec]) -> None:
     """The starters, in order; each registers its closer as soon as it has started."""
     settings = handle.settings
     handle.add_closer(_start_store(handle, specs), in_children=True)
+    handle.add_closer(_start_multiprocess(handle), in_children=True)
     provider, close_traces = _tracing.start_traces(settings, handle.store)
     handle.tracer_provider = provider
     handle.add_closer(lambda: close_traces(handle._timeout), in_children=True)
@@ -298,6 +300,25 @@ def _start_store(handle: Handle, specs: list[slo_file_mod.SLOSpec]) -> Closer:
     return close
 
 
+def _start_multiprocess(handle: Handle) -> Closer:
+    """Write this process's values to its own file in the directory, and serve the sum of all."""
+    directory = handle.settings.multiprocess_dir
+    if directory is None:
+        return _nothing
+    store = handle.store
+    files = Multiprocess(directory, store.raw, tick=lambda: _claim_port(handle))
+    store.multiprocess = files
+    files.start()
+    _flush_at_pool_exit(files)
+
+    def close() -> None:
+        files.close()
+        if store.multiprocess is files:
+            store.multiprocess = None
+
+    return close
+
+
 def _start_registry(handle: Handle) -> Closer:
     # Registered already by an earlier setup() in this process: keep that.
     with contextlib.suppress(ValueError):
@@ -316,12 +337,20 @@ def _start_server(handle: Handle) -> Closer:
     try:
         server, _thread = start_http_server(port, addr=host, registry=handle.registry)
     except OSError as exc:
-        handle.metrics_unavailable = _port_clash_message(handle, host, port, exc)
-        logger.warning("%s", handle.metrics_unavailable)
+        if handle.store.multiprocess is not None and not _held_by_this_process(port):
+            # The expected case with several workers: one of them serves the sum of all, and
+            # this one takes the port over if that one exits (see _claim_port).
+            handle.metrics_unavailable = (
+                f"tta_observability: port {host}:{port} is held by another process; this "
+                f"process's values go to {handle.settings.multiprocess_dir} and are served "
+                "there (multiprocess mode)"
+            )
+            logger.info("%s", handle.metrics_unavailable)
+        else:
+            handle.metrics_unavailable = _port_clash_message(handle, host, port, exc)
+            logger.warning("%s", handle.metrics_unavailable)
         return _nothing
-    handle._server = server
-    handle.metrics_host = host
-    handle.metrics_port = int(server.server_port)
+    _serving(handle, server, host)
 
     def close() -> None:
         if handle._server is not None:
@@ -330,6 +359,33 @@ def _start_server(handle: Handle) -> Closer:
             handle._server = None
 
     return close
+
+
+def _serving(handle: Handle, server: Any, host: str) -> None:
+    handle._server = server
+    handle.metrics_host = host
+    handle.metrics_port = int(server.server_port)
+    handle.metrics_unavailable = None
+
+
+def _claim_port(handle: Handle) -> None:
+    """Multiprocess mode: serve the port once the process that held it has exited.
+
+    Runs on the flusher thread, once a second, in processes that wanted the port and did not
+    get it: when the serving worker is recycled, another one takes over within a second.
+    """
+    port = handle.settings.metrics_port
+    if handle.is_shutdown or handle._server is not None or not port:
+        return
+    if handle.metrics_unavailable is None:
+        return  # never asked for, or given up: only a lost race is retried
+    host = handle.settings.metrics_host
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=handle.registry)
+    except OSError:
+        return
+    _serving(handle, server, host)
+    logger.info("tta_observability: now serving metrics on %s:%s", host, port)
 
 
 def _nothing() -> None:
@@ -428,16 +484,53 @@ def _start_sigterm(handle: Handle) -> Closer:
 
 
 def _restore_sigterm_in_child() -> None:
-    """A forked child behaves on SIGTERM as it would without the library (Pool.terminate)."""
+    """A forked child behaves on SIGTERM as it would without the library (Pool.terminate).
+
+    In multiprocess mode a child that would die of SIGTERM first writes its values (a pool
+    worker is terminated right after its last task, before its flusher's next turn).
+    """
     global _previous_sigterm
     installed = _previous_sigterm
     _previous_sigterm = None
     if installed is None:
         return
     ours, previous = installed
+    handler = previous
+    files = STORE.multiprocess
+    if files is not None and previous == signal.SIG_DFL:
+        handler = _flush_then_die(files)
     with contextlib.suppress(ValueError, OSError, TypeError):
         if signal.getsignal(signal.SIGTERM) is ours:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, handler)
+
+
+def _flush_then_die(files: Multiprocess) -> Callable[[int, Any], None]:
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # In a thread, bounded: the interrupted main thread may hold a series lock.
+        writer = threading.Thread(target=files.flush_dying, daemon=True)
+        writer.start()
+        writer.join(1.0)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return on_sigterm
+
+
+def _flush_at_pool_exit(files: Multiprocess) -> None:
+    """multiprocessing's children end with os._exit (no atexit), after its finalizers run.
+
+    Registered from multiprocessing's own after-fork hook: a process it starts clears the
+    finalizers it inherited before running those hooks.
+    """
+    import multiprocessing.util
+
+    multiprocessing.util.register_after_fork(files, _register_pool_flush)
+
+
+def _register_pool_flush(files: Multiprocess) -> None:
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, files.flush, exitpriority=100)
 
 
 def _announce(handle: Handle, sd_dir: str | os.PathLike[str] | None) -> None:

@@ -17,20 +17,19 @@ from collections.abc import Iterable, Iterator
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from . import contract as c
-from .slo import SLO
+from .. import contract as c
+from ..slo import SLO
+from . import exposition
+from .exposition import RawExemplar, RawFamily, new_family
+from .values import Multiprocess
 
 logger = logging.getLogger("tta_observability")
 
 _BOUNDS = c.DURATION_BUCKETS_SECONDS
 _LE = (*(floatToGoString(b) for b in _BOUNDS), "+Inf")  # type: ignore[no-untyped-call]
 STATUS_INDEX = {s: i for i, s in enumerate(c.STATUSES)}
-
-# (trace_id, span_id, observed value, unix time); ids stay integers until a scrape.
-RawExemplar = tuple[int, int, float, float]
 
 
 class LabelGuard:
@@ -304,6 +303,8 @@ class MetricStore(Collector):
         self.error_type_guard = self.guard(c.PRIMITIVE_ERRORS.name, "error_type")
         self.error_workflow_guard = self.guard(c.PRIMITIVE_ERRORS.name, "workflow")
         self.counters: dict[str, LabeledCounter] = {}
+        #: Set by ``setup(multiprocess_dir=...)``: scrapes then sum every process's values.
+        self.multiprocess: Multiprocess | None = None
         for metric in c.METRICS:
             if (
                 metric.group in ("recovery", "llm", "export", "budget")
@@ -337,6 +338,30 @@ class MetricStore(Collector):
                 runs = getattr(series, "runs", None)
                 if runs is not None:
                     runs.lock = threading.Lock()
+        if self.multiprocess is not None:
+            # The parent's values are in the parent's file: the child counts only its own.
+            self.reset_values()
+            self.multiprocess.after_fork_in_child()
+
+    def reset_values(self) -> None:
+        """Zero every counter and histogram (gauges set by setup() stay)."""
+        for p in list(self.primitives.values()):
+            _reset_outcomes(p)
+            p.errors = {}
+            p.self_hist = None
+            p.first_item_hist = None
+            p.begun = itertools.count(1)
+            p.begin = p.begun.__next__
+        for w in list(self.workflows.values()):
+            _reset_outcomes(w)
+            w.runs = None
+        for slo in list(self.slos.values()):
+            slo.requests = slo.bad = 0
+        for counter in self.counters.values():
+            if counter.metric.type != "gauge":
+                counter.values = {}
+        for guard in self.guards.values():
+            guard.overflowed = 0
 
     def set_label_limit(self, limit: int) -> None:
         with self.lock:
@@ -407,9 +432,19 @@ class MetricStore(Collector):
     def describe(self) -> Iterable[Metric]:
         # Naming our families lets the registry answer filtered scrapes (?name[]=...) and
         # refuse a second collector that would emit the same names.
-        return [_new(m) for m in _EMITTED]
+        return exposition.describe(_EMITTED)
 
     def collect(self) -> Iterator[Metric]:
+        families = self.raw()
+        if self.multiprocess is not None:
+            families = self.multiprocess.aggregate(families)
+        return exposition.to_metrics(families)
+
+    def raw(self) -> list[RawFamily]:
+        """This process's own samples (in multiprocess mode too), as raw families."""
+        return list(self._raw())
+
+    def _raw(self) -> Iterator[RawFamily]:
         common = {"service_name": self.service_name, "environment": self.environment}
         self._count_overflows()
         yield from self._collect_primitives(common)
@@ -421,7 +456,7 @@ class MetricStore(Collector):
             yield _family(counter.metric, common, sorted(counter.values.items()))
         if self.build_info is not None:
             labels = dict(zip(c.BUILD_INFO.labels, self.build_info, strict=True))
-            fam = _new(c.BUILD_INFO)
+            fam = new_family(c.BUILD_INFO)
             fam.add_sample(c.BUILD_INFO.name, {**common, **labels}, 1.0)
             yield fam
 
@@ -434,11 +469,11 @@ class MetricStore(Collector):
                 if g.overflowed:
                     overflow.values[(g.metric, g.label)] = float(g.overflowed)
 
-    def _collect_primitives(self, common: dict[str, str]) -> Iterator[Metric]:
-        execs = _new(c.PRIMITIVE_EXECUTIONS)
-        errors = _new(c.PRIMITIVE_ERRORS)
-        duration = _new(c.PRIMITIVE_DURATION)
-        in_flight = _new(c.PRIMITIVE_IN_FLIGHT)
+    def _collect_primitives(self, common: dict[str, str]) -> Iterator[RawFamily]:
+        execs = new_family(c.PRIMITIVE_EXECUTIONS)
+        errors = new_family(c.PRIMITIVE_ERRORS)
+        duration = new_family(c.PRIMITIVE_DURATION)
+        in_flight = new_family(c.PRIMITIVE_IN_FLIGHT)
         with self.lock:
             series_list = list(self.primitives.values())
         for s in series_list:
@@ -456,11 +491,11 @@ class MetricStore(Collector):
             in_flight.add_sample(c.PRIMITIVE_IN_FLIGHT.name, labels, float(flying))
         yield from (execs, errors, duration, in_flight)
 
-    def _collect_slos(self, common: dict[str, str]) -> Iterator[Metric]:
-        requests = _new(c.SLO_REQUESTS)
-        bad = _new(c.SLO_ERRORS)
-        objective = _new(c.SLO_OBJECTIVE)
-        threshold = _new(c.SLO_LATENCY_THRESHOLD)
+    def _collect_slos(self, common: dict[str, str]) -> Iterator[RawFamily]:
+        requests = new_family(c.SLO_REQUESTS)
+        bad = new_family(c.SLO_ERRORS)
+        objective = new_family(c.SLO_OBJECTIVE)
+        threshold = new_family(c.SLO_LATENCY_THRESHOLD)
         with self.lock:
             slos = list(self.slos.items())
         for name, s in slos:
@@ -478,9 +513,9 @@ class MetricStore(Collector):
                 )
         yield from (requests, bad, objective, threshold)
 
-    def _collect_workflows(self, common: dict[str, str]) -> Iterator[Metric]:
-        execs = _new(c.WORKFLOW_EXECUTIONS)
-        duration = _new(c.WORKFLOW_DURATION)
+    def _collect_workflows(self, common: dict[str, str]) -> Iterator[RawFamily]:
+        execs = new_family(c.WORKFLOW_EXECUTIONS)
+        duration = new_family(c.WORKFLOW_DURATION)
         with self.lock:
             wfs = list(self.workflows.values())
         for w in wfs:
@@ -488,9 +523,9 @@ class MetricStore(Collector):
             _add_outcomes(w, labels, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
 
-    def _collect_first_items(self, common: dict[str, str]) -> Metric:
+    def _collect_first_items(self, common: dict[str, str]) -> RawFamily:
         metric = c.PRIMITIVE_TIME_TO_FIRST_ITEM
-        fam = _new(metric)
+        fam = new_family(metric)
         with self.lock:
             primitives = list(self.primitives.values())
         for p in primitives:
@@ -502,8 +537,8 @@ class MetricStore(Collector):
             _add_histogram(fam, metric.name, labels, *read)
         return fam
 
-    def _collect_shape(self, common: dict[str, str]) -> Iterator[Metric]:
-        self_time = _new(c.PRIMITIVE_SELF_DURATION)
+    def _collect_shape(self, common: dict[str, str]) -> Iterator[RawFamily]:
+        self_time = new_family(c.PRIMITIVE_SELF_DURATION)
         with self.lock:
             primitives = list(self.primitives.values())
             workflows = list(self.workflows.values())
@@ -516,7 +551,7 @@ class MetricStore(Collector):
             labels = {**common, "primitive_type": p.ptype, "primitive_name": p.name}
             _add_histogram(self_time, c.PRIMITIVE_SELF_DURATION.name, labels, *read)
         yield self_time
-        edge_info = _new(c.WORKFLOW_EDGE_INFO)
+        edge_info = new_family(c.WORKFLOW_EDGE_INFO)
         for workflow, parent, child in edges:
             labels = {**common, "workflow": workflow, "parent": parent, "child": child}
             edge_info.add_sample(c.WORKFLOW_EDGE_INFO.name, labels, 1.0)
@@ -527,7 +562,7 @@ class MetricStore(Collector):
             c.WORKFLOW_RUN_LLM_TOKENS,
             c.WORKFLOW_RUN_COST,
         )
-        families = [_new(m) for m in run_metrics]
+        families = [new_family(m) for m in run_metrics]
         for w in workflows:
             runs = w.runs
             if runs is None:
@@ -538,6 +573,12 @@ class MetricStore(Collector):
             for fam, metric, read in zip(families, run_metrics, reads, strict=True):
                 _add_histogram(fam, metric.name, labels, *read, le=_le(metric.buckets))
         yield from families
+
+
+def _reset_outcomes(series: OutcomeSeries) -> None:
+    series.status_counts = [0] * len(c.STATUSES)
+    series.status_exemplars = [None] * len(c.STATUSES)
+    series.hist = Histogram()
 
 
 #: Edges kept per allowed label value (``max_label_values``) before they fold into one.
@@ -559,38 +600,28 @@ def _le(bounds: tuple[float, ...] | None) -> tuple[str, ...]:
 _EMITTED: tuple[c.Metric, ...] = tuple(m for m in c.METRICS if m.group != "ci")
 
 
-def _new(metric: c.Metric) -> Metric:
-    # prometheus-client names a counter family without its _total suffix.
-    name = metric.name.removesuffix("_total") if metric.type == "counter" else metric.name
-    return Metric(name, metric.help, metric.type)
-
-
 def _family(
     metric: c.Metric, common: dict[str, str], items: Iterable[tuple[tuple[str, ...], float]]
-) -> Metric:
-    fam = _new(metric)
+) -> RawFamily:
+    fam = new_family(metric)
     for key, value in items:
         fam.add_sample(metric.name, {**common, **dict(zip(metric.labels, key, strict=True))}, value)
     return fam
 
 
-def _exemplar(raw: RawExemplar | None, counter: bool = False) -> Exemplar | None:
-    if raw is None:
-        return None
-    trace_id, span_id, value, ts = raw
-    return Exemplar(
-        {"trace_id": format(trace_id, "032x"), "span_id": format(span_id, "016x")},
-        1.0 if counter else value,
-        ts,
-    )
+def _exemplar(raw: RawExemplar | None, counter: bool = False) -> RawExemplar | None:
+    if raw is None or not counter:
+        return raw
+    # A counter's exemplar counts one call.
+    return (raw[0], raw[1], 1.0, raw[3])
 
 
 def _add_outcomes(
     series: OutcomeSeries,
     labels: dict[str, str],
-    execs: Metric,
+    execs: RawFamily,
     execs_metric: c.Metric,
-    duration: Metric,
+    duration: RawFamily,
     duration_metric: c.Metric,
 ) -> None:
     """Add one series' executions by status and its duration histogram, read in one lock."""
@@ -611,7 +642,7 @@ def _add_outcomes(
 
 
 def _add_histogram(
-    fam: Metric,
+    fam: RawFamily,
     name: str,
     labels: dict[str, str],
     buckets: list[int],

@@ -1,0 +1,245 @@
+"""Multiprocess value storage: each process's values in its own file, summed at scrape time.
+
+Why not a shared memory map written on every call, as prometheus-client does: an item update
+through a ``memoryview`` costs two to three times a Python list update (measured: 70-110 ns
+against 33 ns), and the per-call path has no such room. So a call updates the in-memory series
+exactly as in single-process mode, and a daemon thread writes the process's raw samples to
+``<dir>/<pid>-<start>.proc`` every ``FLUSH_INTERVAL`` seconds (one atomic rename, no lock shared
+between processes), and once more when the process exits normally, is forked, or is stopped with
+SIGTERM by a pool. A process killed with SIGKILL loses at most its last interval.
+
+A scrape of any process (the one holding the port, or a mounted app in any worker) reads its own
+live values from memory and every other file: counters and histograms are summed over live and
+exited processes, so totals never go backwards when a worker is recycled; gauges such as
+``tta_primitive_in_flight`` are summed over live processes only (other gauges, the same in every
+process, take the largest value); exemplars keep the latest one per series. Files of exited
+processes are folded into one ``archive.dead`` file under a lock taken only by scrapes, so the
+directory stays as large as the live processes plus one file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import marshal
+import os
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .. import contract as c
+from .._state import report_internal_error
+from .exposition import Labels, RawExemplar, RawFamily
+
+FLUSH_INTERVAL = 1.0
+_ARCHIVE = "archive.dead"
+_LOCK = ".compaction.lock"
+_SUFFIX = ".proc"
+_FORMAT = 1
+
+#: family name -> {(sample name, labels): [value, exemplar]}
+Merged = dict[str, dict[tuple[str, Labels], list[Any]]]
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks (Linux), telling a reused pid from the original."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+    except (OSError, ValueError, IndexError):
+        return "0"
+
+
+def _alive(pid: int, start: str) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process with that pid: it exists
+    return start == "0" or process_start(pid) == start
+
+
+def _dump(families: Iterable[RawFamily]) -> bytes:
+    return marshal.dumps((_FORMAT, [(f.name, f.type, f.samples) for f in families]))
+
+
+def _load(path: Path) -> list[tuple[str, str, list[Any]]] | None:
+    try:
+        version, families = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None  # half-written by a process killed mid-write, or gone: skip it
+    return families if version == _FORMAT else None
+
+
+def _write(path: Path, data: bytes, tag: str = "") -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{tag}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _later(a: RawExemplar | None, b: RawExemplar | None) -> RawExemplar | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b[3] > a[3] else a
+
+
+def _add(merged: Merged, families: Iterable[tuple[str, str, list[Any]]], live: bool) -> None:
+    """Add one process's samples: sum counters and histograms, gauges by their kind."""
+    for name, typ, samples in families:
+        into = merged.setdefault(name, {})
+        if typ == "gauge" and not live:
+            continue
+        summed = typ != "gauge" or name == c.PRIMITIVE_IN_FLIGHT.name
+        for sname, labels, value, ex in samples:
+            key = (sname, tuple(tuple(pair) for pair in labels))
+            cell = into.get(key)
+            if cell is None:
+                into[key] = [value, ex]
+            else:
+                cell[0] = cell[0] + value if summed else max(cell[0], value)
+                cell[1] = _later(cell[1], ex)
+
+
+class Multiprocess:
+    """This process's file in ``directory``, its flusher, and the aggregation of all files."""
+
+    def __init__(
+        self,
+        directory: str,
+        snapshot: Callable[[], list[RawFamily]],
+        tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.snapshot = snapshot
+        #: Also run once per interval on the flusher thread (the port take-over).
+        self.tick = tick
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self._bind()
+
+    def _bind(self) -> None:
+        self.pid = os.getpid()
+        self.path = self.directory / f"{self.pid}-{process_start(self.pid)}{_SUFFIX}"
+
+    # Writing this process's file.
+
+    def start(self) -> None:
+        self._stop = threading.Event()
+        thread = threading.Thread(
+            target=self._run, name="tta-observability-multiprocess", daemon=True
+        )
+        thread.start()
+        self._thread = thread
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL):
+            self.flush()
+            if self.tick is not None:
+                try:
+                    self.tick()
+                except Exception as exc:
+                    report_internal_error("multiprocess tick", exc)
+
+    def flush(self) -> None:
+        """Write this process's values now (never raises: the app must not notice)."""
+        try:
+            with self._write_lock:
+                _write(self.path, _dump(self.snapshot()))
+        except Exception as exc:  # a full disk must not break the app; the next flush retries
+            report_internal_error("multiprocess file write", exc)
+
+    def flush_dying(self) -> None:
+        """The last write of a process about to die of a signal.
+
+        Without the write lock: the signal may have interrupted this process's main thread in
+        the middle of a flush, holding that lock, and it will never resume.
+        """
+        try:
+            _write(self.path, _dump(self.snapshot()), tag="dying")
+        except Exception as exc:  # a full disk must not break the app; the next flush retries
+            report_internal_error("multiprocess file write", exc)
+
+    def close(self) -> None:
+        """Final write; the file stays, to be folded into the archive once the process exits."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(2.0)
+        self._thread = None
+        self.flush()
+
+    def after_fork_in_child(self) -> None:
+        """The child has its own file and flusher; its values start from zero (the caller's)."""
+        self._write_lock = threading.Lock()
+        self._bind()
+        self.start()
+
+    # Reading all of them.
+
+    def aggregate(self, own: list[RawFamily]) -> list[RawFamily]:
+        """``own`` (this process's live values) plus every other process's, live or exited."""
+        merged: Merged = {}
+        _add(merged, [(f.name, f.type, f.samples) for f in own], live=True)
+        dead: list[Path] = []
+        for path in self.directory.glob(f"*{_SUFFIX}"):
+            if path == self.path:
+                continue
+            pid_text, _, start = path.stem.partition("-")
+            try:
+                alive = _alive(int(pid_text), start)
+            except ValueError:
+                continue
+            if not alive:
+                dead.append(path)
+                continue
+            families = _load(path)
+            if families is not None:
+                _add(merged, families, live=True)
+        archive = self._compact(dead)
+        if archive is not None:
+            _add(merged, archive, live=False)
+        out = []
+        for fam in own:
+            raw = RawFamily(fam.name, fam.documentation, fam.type)
+            raw.samples = [(s, labels, v, ex) for (s, labels), (v, ex) in merged[fam.name].items()]
+            out.append(raw)
+        return out
+
+    def _compact(self, dead: list[Path]) -> list[tuple[str, str, list[Any]]] | None:
+        """Fold the files of exited processes into the archive; return the archive."""
+        archive_path = self.directory / _ARCHIVE
+        if not dead:
+            return _load(archive_path) if archive_path.exists() else None
+        with open(self.directory / _LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                merged: Merged = {}
+                previous = _load(archive_path) if archive_path.exists() else None
+                types: dict[str, str] = {}
+                for families in [previous, *(_load(p) for p in dead if p.exists())]:
+                    if families is None:
+                        continue
+                    for name, typ, _ in families:
+                        types[name] = typ
+                    _add(merged, families, live=False)
+                archive = [
+                    (name, types[name], [(s, lab, v, ex) for (s, lab), (v, ex) in cells.items()])
+                    for name, cells in merged.items()
+                    if types[name] != "gauge"
+                ]
+                _write(archive_path, marshal.dumps((_FORMAT, archive)))
+                for path in dead:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return archive
