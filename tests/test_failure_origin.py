@@ -158,6 +158,38 @@ def test_failures_raised_from_or_while_handling_another_are_propagated() -> None
     }
 
 
+SHARED = RateLimitError("the same object every time")
+
+
+@tto.observed(name="origin_shared_leaf")
+def shared_leaf() -> None:
+    raise SHARED
+
+
+@tto.observed(name="origin_retrying")
+def retrying() -> None:
+    """A retry loop that gives up with the last error, one exception object throughout."""
+    for _ in range(3):
+        with contextlib.suppress(RateLimitError):
+            shared_leaf()
+    raise SHARED
+
+
+def test_the_same_exception_raised_again_is_a_new_failure_each_time() -> None:
+    """Each attempt's failure starts in the leaf even when it raises one object every time."""
+    with capture() as cap, pytest.raises(RateLimitError):
+        retrying()
+    assert _errors(cap) == {
+        ("origin_shared_leaf", c.ORIGIN_RAISED, "origin_retrying"): 3,
+        ("origin_retrying", c.ORIGIN_PROPAGATED, "origin_retrying"): 1,
+    }
+    assert vars(SHARED) == {}
+    # A later run raising it again starts a new failure too.
+    with capture() as cap, pytest.raises(RateLimitError):
+        shared_leaf()
+    assert _errors(cap) == {("origin_shared_leaf", c.ORIGIN_RAISED, "origin_shared_leaf"): 1}
+
+
 def test_a_failure_outside_any_workflow_is_its_own_run() -> None:
     with capture() as cap, pytest.raises(RateLimitError):
         llm_call(True)

@@ -85,9 +85,9 @@ def status_name(exc: BaseException | None) -> str:
     return c.STATUS_SUCCESS if exc is None else c.STATUSES[classify(exc)]
 
 
-#: Set in an exception's ``__dict__`` once an observed call has counted it as failed: a frame
-#: further out that sees it again (or an exception raised from it or while handling it) only
-#: passes the failure on. Removed when the failure leaves the workflow run.
+#: Set in an exception's ``__dict__`` to the start time of the observed call that counted it as a
+#: failure raised there: a call further out that sees it again (or an exception raised from it or
+#: while handling it) only passes the failure on. Removed when the failure leaves the run.
 _SEEN: Final = "_tta_observability_failure_counted"
 #: Links of ``__cause__`` / ``__context__`` followed to find a counted failure.
 _CHAIN_DEPTH: Final = 8
@@ -110,20 +110,25 @@ def _links(exc: BaseException) -> list[BaseException]:
     return out
 
 
-def failure_labels(exc: BaseException) -> tuple[str, str]:
+def failure_labels(exc: BaseException, started: float) -> tuple[str, str]:
     """``origin`` and ``workflow`` of a failed call's ``tta_primitive_errors_total`` sample.
 
-    Runs on the error path only. The first observed call that a failure leaves counts it as
-    raised there and marks the exception; enclosing calls find the mark and count it as
-    propagated, so an alert on raised failures fires for the primitive where it started only.
+    Runs on the error path only. The call that counts a failure marks the exception with its
+    start time (``started``, the call's ``perf_counter()`` at start). A mark later than this
+    call's start was left by a call made inside this one: the failure started there and this
+    call only passes it on. A missing or earlier mark (the same exception object raised again
+    by a later attempt, or left by an earlier run) means the failure starts here. So an alert on
+    raised failures fires for the primitive where a failure started only.
     """
     origin = c.ORIGIN_RAISED
     for e in _links(exc):
-        if getattr(e, "__dict__", {}).get(_SEEN):
+        mark = getattr(e, "__dict__", {}).get(_SEEN)
+        if type(mark) is float and mark > started:
             origin = c.ORIGIN_PROPAGATED
             break
-    with contextlib.suppress(Exception):  # no instance dict: every frame counts it as raised
-        exc.__dict__[_SEEN] = True
+    if origin is c.ORIGIN_RAISED:
+        with contextlib.suppress(Exception):  # no instance dict: every frame counts it raised
+            exc.__dict__[_SEEN] = started
     run = CURRENT_CALL.get()
     return origin, c.NO_WORKFLOW if run is None else run.root.inst.name
 
@@ -451,7 +456,7 @@ class Instrument:
             self.series.record(status, duration, trace_id, span_id)
             if status and exc is not None:  # the error path only
                 if status != _CANCELLED:
-                    self.series.record_error(type(exc).__name__, *failure_labels(exc))
+                    self.series.record_error(type(exc).__name__, *failure_labels(exc, call.t0))
                 if call.parent is None:
                     # The failure leaves the workflow run: leave the exception as it was made.
                     forget_failure(exc)
