@@ -408,3 +408,13 @@ def test_a_failing_budget_check_never_stops_the_call(
     with tto.RunBudget(max_llm_calls=1):
         assert [ask(), ask()] == ["ok", "ok"]
     assert "run budget check" in caplog.text
+
+
+def test_union_of_children_intervals() -> None:
+    from tta_observability._call import covered
+
+    assert covered([], 0.0, 10.0) == 0.0
+    assert covered([(1.0, 3.0), (4.0, 6.0)], 0.0, 10.0) == 4.0  # one after the other
+    assert covered([(1.0, 5.0), (2.0, 3.0), (4.0, 8.0)], 0.0, 10.0) == 7.0  # overlapping
+    assert covered([(4.0, 8.0), (1.0, 5.0)], 0.0, 10.0) == 7.0  # reported out of order
+    assert covered([(1.0, 3.0), (8.0, 14.0)], 0.0, 10.0) == 4.0  # a child outlived its parent

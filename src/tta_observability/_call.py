@@ -146,20 +146,19 @@ class Started:
     (:data:`NO_CONTEXT`: none), its start time, and its place in the run: the ``parent`` call
     (None: this call is the run), the ``root`` call, and the intervals its children ran (None
     until one ends), and whether the span is ours to end (``own``; False: adopted from the code
-    observed, which ends it). Only a root keeps the run's counts (``calls``, ``llm_calls``,
-    ``usage``).
+    observed, which ends it). Only a root keeps the run's counts: ``run`` ([observed calls, LLM
+    calls], None while the run is one call that made no LLM call) and ``usage``.
     """
 
     __slots__ = (
-        "calls",
         "fold",
         "inst",
         "kids",
-        "llm_calls",
         "outer",
         "own",
         "parent",
         "root",
+        "run",
         "span",
         "spend",
         "t0",
@@ -171,19 +170,24 @@ class Started:
     #: :func:`fold`.
     fold: tuple[float, float] | None
 
-    def __init__(self, inst: Instrument, parent: Started | None) -> None:
+    #: The CURRENT_CALL token to reset and the start time: set by whoever starts the call.
+    outer: object
+    t0: float
+
+    def __init__(
+        self, inst: Instrument, parent: Started | None, span: trace.Span, token: object
+    ) -> None:
+        # Only what every call needs: this runs on every call.
         self.inst = inst
         self.parent = parent
+        self.span = span
+        self.token = token
         self.kids: list[tuple[float, float]] | None = None
-        self.span: trace.Span = _INVALID_SPAN
-        self.token: object = NO_CONTEXT
-        self.outer: object = NO_CONTEXT
-        self.t0 = 0.0
         self.own = True
         if parent is None:
             self.root = self
-            self.calls = 1
-            self.llm_calls = 1 if inst.is_llm else 0
+            #: [observed calls, LLM calls] of the run, from its first child or LLM call on.
+            self.run: list[int] | None = [1, 1] if inst.is_llm else None
             #: [tokens, cost in USD] reported during the run; None until the first report.
             self.usage: list[float] | None = None
             #: LLM spend reported in the run outside any primitive call, or passed up by one,
@@ -191,9 +195,12 @@ class Started:
             self.spend: Spend | None = None
         else:
             root = self.root = parent.root
-            root.calls += 1
+            run = root.run
+            if run is None:
+                run = root.run = [1, 0]
+            run[0] += 1
             if inst.is_llm and not in_llm_call(parent):
-                root.llm_calls += 1
+                run[1] += 1
             # Most calls have the same parent and run as their last call: two identity checks.
             if inst.last_parent is not parent.inst or inst.last_root is not root.inst:
                 inst.add_edge(root.inst, parent.inst)
@@ -234,9 +241,28 @@ def covered_by_kids(call: Started, t1: float) -> float:
 
 def covered(kids: list[tuple[float, float]], t0: float, t1: float) -> float:
     """Length of the union of the intervals ``kids``, clipped to ``[t0, t1]``."""
+    if not kids:
+        return 0.0
+    kids.sort()
     total = 0.0
     start = end = t0
-    for a, b in sorted(kids):
+    # Children start after their parent, so only the end can need clipping: merge unclipped (the
+    # common case, without a min/max per child), and clip only when a child outlived [t0, t1].
+    for a, b in kids:
+        if a > end:
+            total += end - start
+            start, end = a, b
+        elif b > end:
+            end = b
+    if end <= t1 and kids[0][0] >= t0:
+        return total + (end - start)
+    return _covered_clipped(kids, t0, t1)
+
+
+def _covered_clipped(kids: list[tuple[float, float]], t0: float, t1: float) -> float:
+    total = 0.0
+    start = end = t0
+    for a, b in kids:
         a, b = max(a, t0), min(b, t1)
         if b <= a:
             continue
@@ -258,7 +284,10 @@ def report_usage(tokens: int, cost_usd: float | None) -> Exception | None:
     if call is not None:
         root = call.root
         workflow = root.inst.name
-        root.llm_calls += calls
+        run = root.run
+        if run is None:
+            run = root.run = [1, 0]
+        run[1] += calls
         usage = root.usage
         if usage is None:
             usage = root.usage = [0.0, 0.0]
@@ -397,7 +426,10 @@ class Instrument:
         if self.is_llm:
             _check_llm_budget(self, parent)
         self.series.begin()
-        return Started(self, parent)
+        call = Started(self, parent, _INVALID_SPAN, NO_CONTEXT)
+        call.outer = NO_CONTEXT
+        call.t0 = 0.0
+        return call
 
     def start(
         self,
@@ -409,18 +441,21 @@ class Instrument:
         if self.is_llm:
             _check_llm_budget(self, up)
         self.series.begin()
-        call = Started(self, up)
-        call.outer = CURRENT_CALL.set(call)
         try:
             # ``attributes`` replaces this instrument's set (callers merge once, not per call).
             attrs = self.attributes if attributes is None else attributes
-            span = call.span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
+            span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
-            if span is not _INVALID_SPAN:
-                call.token = attach_context(trace.set_span_in_context(span, parent))
+            token = (
+                attach_context(trace.set_span_in_context(span, parent))
+                if span is not _INVALID_SPAN
+                else NO_CONTEXT
+            )
         except Exception as exc:
             report_internal_error("span start", exc)
-            call.span = _INVALID_SPAN
+            span, token = _INVALID_SPAN, NO_CONTEXT
+        call = Started(self, up, span, token)
+        call.outer = CURRENT_CALL.set(call)
         call.t0 = perf_counter()
         return call
 
@@ -477,7 +512,7 @@ class Instrument:
                     wf = self.workflow_series = self.store.workflow(self.name)
                 wf.record(status, duration, trace_id, span_id)
                 # A run of one call that made no LLM call has no shape worth a histogram.
-                if call.calls > 1 or call.llm_calls or call.usage is not None:
+                if call.run is not None:
                     self._record_run(call, wf, trace_id, span_id)
                 if call.usage is not None and call.spend is not None:
                     settle_run(call.spend, c.STATUSES[status])
@@ -539,8 +574,9 @@ class Instrument:
 
     def _record_run(self, call: Started, wf: WorkflowSeries, trace_id: int, span_id: int) -> None:
         self.add_root_edge()
+        run = call.run or (1, 0)
         usage = call.usage or (0, 0.0)
-        wf.record_run(call.calls, call.llm_calls, int(usage[0]), usage[1], trace_id, span_id)
+        wf.record_run(run[0], run[1], int(usage[0]), usage[1], trace_id, span_id)
 
 
 _bind_lock = threading.Lock()
