@@ -654,3 +654,27 @@ def test_alert_annotations_mark_when_alerts_fired_and_resolved(name: str) -> Non
     # A region per alert, not one point per sample: no value-as-time.
     assert "useValueForTime" not in alerts
     assert alerts["titleFormat"] == "{{alertname}} ({{severity}})"
+
+
+def test_dashboards_follow_the_mixin_configuration(tmp_path: Path) -> None:
+    """``export dashboards --config``: the same configuration as the rules, valid dashboards."""
+    from tta_observability import cli
+
+    changed = ROOT / "tests" / "rules" / "config" / "changed.yml"
+    assert cli.main(["export", "dashboards", "--config", str(changed), str(tmp_path)]) == 0
+    built = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in tmp_path.glob("*.json")}
+    assert set(built) == set(EXPECTED_UIDS)
+    validator = jsonschema.Draft7Validator(json.loads(SCHEMA.read_text(encoding="utf-8")))
+    for name, dash in built.items():
+        assert not list(validator.iter_errors(dash)), name
+    health = {p["title"]: p for p in panels(built["platform-health.json"])}
+    assert (
+        'up{job=~"agents-.*", environment=~"$environment"'
+        in health["Targets up"]["targets"][0]["expr"]
+    )
+    variables = {v["name"]: v for v in built["alerts.json"]["templating"]["list"]}
+    assert variables["runbook_base_url"]["query"] == "https://wiki.example.com/tta/runbooks/"
+    burn = {p["title"]: p for p in panels(built["sre.json"])}["Burn rate per window"]
+    legends = [t["legendFormat"].rsplit(" ", 1)[1] for t in burn["targets"]]
+    assert legends == ["5m", "1h", "2h", "1d"]
+    assert "exceed 10 (1 h, 5 m) or 2 (1 d, 2 h)." in burn["description"]

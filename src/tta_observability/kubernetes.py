@@ -87,6 +87,8 @@ class Options:
     #: Rule file name -> YAML text in place of the shipped ``rules/`` (the rules generated from a
     #: mixin configuration, ``export kubernetes --config``); None: the shipped files.
     rule_files: Mapping[str, str] | None = None
+    #: Dashboard file name -> JSON text in place of the shipped ``dashboards/``; None: those.
+    dashboard_files: Mapping[str, str] | None = None
 
 
 def parse_label(text: str, what: str = "label") -> tuple[str, str]:
@@ -279,12 +281,16 @@ def _check_size(kind: str, name: str, data: Mapping[str, str]) -> None:
 
 def dashboard_config_maps(opts: Options) -> list[dict[str, Any]]:
     maps: list[dict[str, Any]] = []
-    for item in asset_files("dashboards"):
-        if not item.relpath.endswith(".json") or "/" in item.relpath:
+    if opts.dashboard_files is None:
+        files = [(item.relpath, item.read_text()) for item in asset_files("dashboards")]
+    else:
+        files = list(opts.dashboard_files.items())
+    for relpath, text in files:
+        if not relpath.endswith(".json") or "/" in relpath:
             continue
-        stem = item.relpath.removesuffix(".json")
+        stem = relpath.removesuffix(".json")
         name = _dns_name(f"tta-dashboard-{stem}")
-        data = {item.relpath: item.read_text()}
+        data = {relpath: text}
         _check_size("ConfigMap", name, data)
         labels = {**_COMMON_LABELS, **opts.labels, DASHBOARD_LABEL: "1"}
         maps.append(

@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
         p = kinds.add_parser(kind, help=_HELP[kind], description=f"Copy {_HELP[kind]} into DIR.")
         _common_args(p)
         p.set_defaults(handler=_export_assets, config=None)
-        if kind == "rules":
+        if kind in ("rules", "dashboards"):
             _config_arg(p)
     k8s = kinds.add_parser(
         "kubernetes",
@@ -101,19 +101,24 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=(
             "mixin configuration (YAML: job selector, runbook URL, thresholds, windows, extra "
-            "labels; docs/rules.md) the rules are generated from, instead of the shipped ones"
+            "labels; docs/rules.md) the rules and dashboards are generated from, instead of the "
+            "shipped ones"
         ),
     )
 
 
-def _configured_rules(path: Path | None) -> dict[str, str] | None:
-    """Rule file name -> YAML generated from the configuration at ``path``; None without one."""
+def _generated(path: Path | None, kind: str) -> dict[str, str] | None:
+    """File name -> text of ``kind`` (rules, dashboards) generated from the configuration at
+    ``path``; None without one."""
     if path is None:
         return None
-    from ..mixin import config, rules
+    from ..mixin import config, dashboards, rules
 
     try:
-        return rules.render(config.load(path))
+        cfg = config.load(path)
+        if kind == "dashboards":
+            return {name: dashboards.dumps(m) for name, m in dashboards.build(cfg).items()}
+        return rules.render(cfg)
     except config.ConfigError as exc:
         raise CommandError(f"--config: {exc}") from None
 
@@ -136,7 +141,7 @@ def _report(result: ExportResult, dest: Path) -> int:
 
 
 def _export_assets(args: argparse.Namespace) -> int:
-    configured = _configured_rules(args.config)
+    configured = _generated(args.config, args.kind)
     try:
         if configured is not None:
             files = {name: text.encode("utf-8") for name, text in configured.items()}
@@ -166,7 +171,8 @@ def _export_kubernetes(args: argparse.Namespace) -> int:
             app_namespaces=tuple(args.app_namespace or ()),
             labels=_labels(args.label, "--label") or {},
             grafana_folder=args.grafana_folder,
-            rule_files=_configured_rules(args.config),
+            rule_files=_generated(args.config, "rules"),
+            dashboard_files=_generated(args.config, "dashboards"),
             **({"selector": selector} if selector is not None else {}),
             **({"pod_selector": pod_selector} if pod_selector is not None else {}),
         )

@@ -32,7 +32,8 @@ def _rules(config: MixinConfig, root: Path) -> dict[str, str]:
 
 def _dashboards(config: MixinConfig, root: Path) -> dict[str, str]:
     return {
-        f"dashboards/{name}": dashboards.dumps(model) for name, model in dashboards.build().items()
+        f"dashboards/{name}": dashboards.dumps(model)
+        for name, model in dashboards.build(config).items()
     }
 
 
@@ -104,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config",
         type=Path,
         metavar="FILE",
-        help="mixin configuration (YAML, docs/rules.md) for the rules; default: the shipped one",
+        help="mixin configuration (YAML, docs/rules.md); default: the shipped one",
     )
     parser.add_argument(
         "--runbook-base-url",

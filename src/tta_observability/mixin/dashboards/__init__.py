@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from ..config import DEFAULT, MixinConfig
 from ..grafana import DS, JSON
 from ._common import SERVICE, SERVICE_CALL_RATE, SLO_KEY, TAG, Dashboard, render
 from .alerts import alerts
@@ -34,9 +35,9 @@ __all__ = [
 DASHBOARDS = (executive, platform_health, developer, sre, capacity_planning, alerts)
 
 
-def build() -> dict[str, JSON]:
-    """File name -> dashboard model, for every dashboard of the suite."""
-    return {d.filename: render(d) for d in (make() for make in DASHBOARDS)}
+def build(config: MixinConfig = DEFAULT) -> dict[str, JSON]:
+    """File name -> dashboard model, for every dashboard of the suite, as ``config`` sets it."""
+    return {d.filename: render(d) for d in (make(config) for make in DASHBOARDS)}
 
 
 def dumps(model: JSON) -> str:

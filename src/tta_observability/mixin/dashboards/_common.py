@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from ... import contract as c
-from ..config import DEFAULT, RUNBOOK_BASE_URL
+from ..config import MixinConfig, check_runbook_base_url
 from ..grafana import (
     DS,
     JSON,
@@ -55,12 +55,16 @@ SLO_KEY = n.SLO_KEY
 SERVICE = n.SERVICE
 BUDGET_LEFT = n.SLO_ERROR_BUDGET_REMAINING
 SERVICE_CALL_RATE = n.SERVICE_PRIMITIVE_EXECUTIONS_RATE5M
-#: Windows shown on the burn-rate panel: every window an alert pairs, short and long.
-BURN_WINDOWS = tuple(
-    w
-    for w in slo_windows(DEFAULT)
-    if any(w in (b.long, b.short) for b in DEFAULT.burn_rate_windows)
-)
+
+
+def burn_windows(config: MixinConfig) -> tuple[str, ...]:
+    """Windows shown on the burn-rate panel: every window an alert pairs, short and long."""
+    return tuple(
+        w
+        for w in slo_windows(config)
+        if any(w in (b.long, b.short) for b in config.burn_rate_windows)
+    )
+
 
 GOOD_HIGH = thresholds((None, "red"), (0.99, "orange"), (0.999, "green"))
 BAD_HIGH = thresholds((None, "green"), (1.0, "orange"), (6.0, "red"))
@@ -273,36 +277,36 @@ SLO_VARIABLE = query_variable(
     f"label_values({c.SLO_OBJECTIVE.name}{{{SCOPE}}}, slo)",
     "Service level objective, as declared with SLO(name, ...).",
 )
+
+
 #: The runbook links point here; a textbox variable so that a fork can use its own copy.
-RUNBOOK_VARIABLE: JSON = {
-    "name": "runbook_base_url",
-    "label": "Runbooks at",
-    "description": "Base URL of the runbooks; the runbook of an alert is <base><alertname>.md.",
-    "type": "textbox",
-    "query": RUNBOOK_BASE_URL,
-    "current": {
-        "selected": False,
-        "text": RUNBOOK_BASE_URL,
-        "value": RUNBOOK_BASE_URL,
-    },
-    "options": [{"selected": True, "text": RUNBOOK_BASE_URL, "value": RUNBOOK_BASE_URL}],
-    "hide": 2,
-    "skipUrlSync": False,
-}
+def runbook_variable(config: MixinConfig) -> JSON:
+    base = check_runbook_base_url(config.runbook_base_url)
+    return {
+        "name": "runbook_base_url",
+        "label": "Runbooks at",
+        "description": "Base URL of the runbooks; the runbook of an alert is <base><alertname>.md.",
+        "type": "textbox",
+        "query": base,
+        "current": {"selected": False, "text": base, "value": base},
+        "options": [{"selected": True, "text": base, "value": base}],
+        "hide": 2,
+        "skipUrlSync": False,
+    }
 
 
 def budget(*matchers: str) -> str:
     return rec(BUDGET_LEFT, SLO_KEY, *matchers)
 
 
-def scrape_series(name: str) -> str:
+def scrape_series(name: str, config: MixinConfig) -> str:
     """``up`` or a ``scrape_*`` series of the TTA apps' targets, filtered by the variables.
 
     These series carry the target's labels only (``honor_labels`` does not apply to them);
     discovery gives a target ``service_name`` and ``environment`` (setup()'s file_sd entry), and
     ``job`` keeps Prometheus, the Pushgateway and other jobs out.
     """
-    return selector(name, [DEFAULT.job_selector, SCOPE])
+    return selector(name, [config.job_selector, SCOPE])
 
 
 #: The always-firing heartbeat has severity none: left out wherever alerts mean trouble.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import DEFAULT, NOTIFYING_SEVERITIES
+from ..config import DEFAULT, NOTIFYING_SEVERITIES, MixinConfig
 from ..grafana import (
     Row,
     stat,
@@ -16,25 +16,25 @@ from ..grafana import (
 from ..promql import agg, or_zero, selector
 from ._common import (
     NOT_HEARTBEAT,
-    RUNBOOK_VARIABLE,
     SCOPE,
     SERVICE,
     Dashboard,
     alerts_of_scope,
     is_,
+    runbook_variable,
 )
 
 SEVERITY_COLORS = {"critical": "red", "warning": "orange", "info": "blue"}
 #: Alertmanager's own counts (contract.EXTERNAL_SERIES), from the job the stack scrapes.
 AM_ALERTS = "alertmanager_alerts"
 AM_SILENCES = "alertmanager_silences"
-AM = DEFAULT.alertmanager_selector
 #: Grafana's Alerting pages for the Alertmanager data source the stack provisions (by name).
 SILENCES_URL = "/alerting/silences?alertmanager=Alertmanager"
 GROUPS_URL = "/alerting/groups?alertmanager=Alertmanager"
 
 
-def alerts() -> Dashboard:
+def alerts(config: MixinConfig = DEFAULT) -> Dashboard:
+    am = config.alertmanager_selector
     firing = alerts_of_scope(is_("alertstate", "firing"), NOT_HEARTBEAT)
     pending = alerts_of_scope(is_("alertstate", "pending"), NOT_HEARTBEAT)
     alert_key = "alertname, severity"
@@ -60,8 +60,8 @@ def alerts() -> Dashboard:
         f"(time() - {selector('ALERTS_FOR_STATE', [SCOPE])})\n"
         f"* ignoring (alertstate) group_left (alertstate)\n{alerts_of_scope()}"
     )
-    suppressed = agg("", selector(AM_ALERTS, [AM, 'state="suppressed"']), "max")
-    silences = agg("", selector(AM_SILENCES, [AM, 'state="active"']), "max")
+    suppressed = agg("", selector(AM_ALERTS, [am, 'state="suppressed"']), "max")
+    silences = agg("", selector(AM_SILENCES, [am, 'state="active"']), "max")
     escalated = alerts_of_scope(is_("alertstate", "firing"), is_("escalation", "tier2"))
     return Dashboard(
         "alerts",
@@ -133,7 +133,7 @@ def alerts() -> Dashboard:
                 "Alerts Alertmanager holds and notifies (not silenced, not inhibited).",
                 "short",
                 target(
-                    or_zero(agg("", selector(AM_ALERTS, [AM, 'state="active"']), "max")), "active"
+                    or_zero(agg("", selector(AM_ALERTS, [am, 'state="active"']), "max")), "active"
                 ),
                 links=[("Alert groups", GROUPS_URL)],
             ),
@@ -176,6 +176,6 @@ def alerts() -> Dashboard:
                 height=10,
             ),
         ],
-        extra_variables=[RUNBOOK_VARIABLE],
+        extra_variables=[runbook_variable(config)],
         refresh="1m",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import contract as c
+from ..config import DEFAULT, MixinConfig
 from ..grafana import (
     Panel,
     stat,
@@ -93,7 +94,7 @@ def _llm_panels() -> list[Panel]:
     ]
 
 
-def capacity_planning() -> Dashboard:
+def capacity_planning(config: MixinConfig = DEFAULT) -> Dashboard:
     svc = "service_name"
     svc_rate = rec(SERVICE_CALL_RATE, SERVICE)
     cpu = with_app_labels(rate("process_cpu_seconds_total", RATE))

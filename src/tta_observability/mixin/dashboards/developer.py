@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import contract as c
+from ..config import DEFAULT, MixinConfig
 from ..grafana import (
     JSON,
     Row,
@@ -42,7 +43,7 @@ def _quantiles(metric: c.Metric, label: str) -> list[JSON]:
 CIRCUIT_STATES = {"0": ("closed", "green"), "1": ("half-open", "orange"), "2": ("open", "red")}
 
 
-def developer() -> Dashboard:
+def developer(config: MixinConfig = DEFAULT) -> Dashboard:
     cache = sel(c.CACHE_REQUESTS)
     dur = c.PRIMITIVE_DURATION
     return Dashboard(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import contract as c
-from ..config import DEFAULT
+from ..config import DEFAULT, MixinConfig
 from ..grafana import (
     colored,
     stat,
@@ -36,7 +36,7 @@ from ._common import (
 )
 
 
-def executive() -> Dashboard:
+def executive(config: MixinConfig = DEFAULT) -> Dashboard:
     slo_ratio_30d = rec(n.slo_error_ratio(n.SLO_PERIOD), SLO_KEY)
     # The hourly spend TTALLMCostOverBudget compares with the budget.
     llm_spend = rec(n.SERVICE_LLM_COST_USD_INCREASE1H, SERVICE)
@@ -177,12 +177,12 @@ def executive() -> Dashboard:
                 "US dollars spent on LLM calls in the last hour (rolling), by service and "
                 "environment, and the budget TTALLMCostOverBudget compares it with: "
                 "setup(llm_budget_usd_per_hour=...), or the rules' default for a service that "
-                f"sets none ({DEFAULT.llm_budget_usd_per_hour:g} USD).",
+                f"sets none ({config.llm_budget_usd_per_hour:g} USD).",
                 "currencyUSD",
                 target(llm_spend, "{{service_name}} {{environment}} spent"),
                 target(
                     f"{agg(SVC_BY, sel(c.LLM_BUDGET), op='max')}\nor\n"
-                    f"0 * {llm_spend} + {DEFAULT.llm_budget_usd_per_hour:g}",
+                    f"0 * {llm_spend} + {config.llm_budget_usd_per_hour:g}",
                     "{{service_name}} {{environment}} budget",
                 ),
             ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ... import contract as c
-from ..config import DEFAULT
+from ..config import DEFAULT, MixinConfig
 from ..grafana import (
     Panel,
     Row,
@@ -28,9 +28,9 @@ from ._common import (
 )
 
 
-def platform_health() -> Dashboard:
+def platform_health(config: MixinConfig = DEFAULT) -> Dashboard:
     scrape = "job, instance"
-    up = scrape_series("up")
+    up = scrape_series("up", config)
     spans = sel(c.SPANS_EXPORTED)
     pushed = 'environment=~"$environment"'
     return Dashboard(
@@ -103,7 +103,7 @@ def platform_health() -> Dashboard:
                 "missing.",
                 "s",
                 target(
-                    agg(scrape, scrape_series("scrape_duration_seconds"), op="max"),
+                    agg(scrape, scrape_series("scrape_duration_seconds", config), op="max"),
                     "{{job}} {{instance}}",
                 ),
             ),
@@ -113,11 +113,11 @@ def platform_health() -> Dashboard:
                 "growth).",
                 "short",
                 target(
-                    agg(scrape, scrape_series("scrape_samples_scraped"), op="max"),
+                    agg(scrape, scrape_series("scrape_samples_scraped", config), op="max"),
                     "{{instance}} samples",
                 ),
                 target(
-                    agg(scrape, scrape_series("scrape_series_added"), op="max"),
+                    agg(scrape, scrape_series("scrape_series_added", config), op="max"),
                     "{{instance}} new series",
                 ),
             ),
@@ -212,14 +212,14 @@ def platform_health() -> Dashboard:
                 ),
                 rename={"Value": "Instances"},
             ),
-            *_alert_path(),
+            *_alert_path(config),
         ],
     )
 
 
-def _alert_path() -> list[Panel | Row]:
+def _alert_path(config: MixinConfig) -> list[Panel | Row]:
     """The alert path watching itself: what the alerts of tta-alert-path.rules.yml read."""
-    cfg = DEFAULT
+    cfg = config
     prom, am, col = cfg.prometheus_selector, cfg.alertmanager_selector, cfg.collector_selector
     heartbeat = selector(
         "ALERTS", [is_("alertname", ap.WATCHDOG_ALERT), is_("alertstate", "firing")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ... import contract as c
+from ..config import DEFAULT, MixinConfig
 from ..grafana import (
     colored,
     table,
@@ -16,7 +17,6 @@ from ..rules import names as n
 from ..rules.slo import SLO_BURN_ALERT
 from ._common import (
     BUDGET_COLORS,
-    BURN_WINDOWS,
     RATE,
     SLO,
     SLO_BY,
@@ -28,13 +28,26 @@ from ._common import (
     alert_annotation,
     alerts_of_scope,
     budget,
+    burn_windows,
     is_,
     rec,
     sel,
 )
 
 
-def sre() -> Dashboard:
+def _spaced(window: str) -> str:
+    return f"{window[:-1]} {window[-1]}"
+
+
+def _pairs(config: MixinConfig) -> str:
+    """``14.4 (1 h, 5 m), 6 (6 h, 30 m) or 1 (3 d, 6 h)``: each pair's factor and windows."""
+    pairs = [
+        f"{w.burn_rate:g} ({_spaced(w.long)}, {_spaced(w.short)})" for w in config.burn_rate_windows
+    ]
+    return ", ".join(pairs[:-1]) + " or " + pairs[-1] if len(pairs) > 1 else pairs[0]
+
+
+def sre(config: MixinConfig = DEFAULT) -> Dashboard:
     requests = sel(c.SLO_REQUESTS, SLO)
     errors = sel(c.SLO_ERRORS, SLO)
     burn_alert = is_("alertname", SLO_BURN_ALERT)
@@ -108,15 +121,14 @@ def sre() -> Dashboard:
                 "Burn rate per window",
                 "How fast each SLO spends its error budget, per alerting window (1 = on track to "
                 "spend exactly the budget in 30 days). The burn alerts fire when a long and a "
-                "short window both exceed 14.4 (1 h, 5 m), 6 (6 h, 30 m), 3 (1 d, 2 h) or 1 "
-                "(3 d, 6 h).",
+                f"short window both exceed {_pairs(config)}.",
                 "x",
                 *(
                     target(
                         agg(SLO_BY, rec(n.slo_burn_rate(w), SLO_KEY, SLO), op="max"),
                         f"{SLO_LEGEND} {w}",
                     )
-                    for w in BURN_WINDOWS
+                    for w in burn_windows(config)
                 ),
             ),
             timeseries(
