@@ -230,6 +230,11 @@ def test_self_time_of_observed_functions_with_overlapping_children() -> None:
         asyncio.run(gather())
         n, measured = self_time(cap, "map-gather")
         assert n == 1 and near(measured, own[0]), (measured, own[0])
+        # Sampled: the observation's exemplar is the parent's span.
+        [exemplar] = cap.exemplars(f"{SELF}_bucket", primitive_name="map-gather")
+        span = cap.span("map-gather")
+        assert exemplar.labels["span_id"] == format(span.context.span_id, "016x")
+        assert exemplar.value == pytest.approx(measured)
 
 
 def run_histogram(cap: Capture, metric: c.Metric, workflow: str) -> tuple[float, float]:
