@@ -477,3 +477,39 @@ def test_spans_of_another_provider_are_not_adopted(traced: Traced) -> None:
     assert len(named(cap.spans)) == 13 and len(cap.spans) == 13
     assert len(traced.spans) == 16 and named(traced.spans) == {}
     uninstrument(wf)
+
+
+def test_routing_children_adopt_the_route_case_and_branch_spans(traced: Traced) -> None:
+    def build() -> SequentialPrimitive:
+        return SequentialPrimitive(
+            [
+                RouterPrimitive({"a": lam(), "b": lam()}, lambda x, _c: "b"),
+                SwitchPrimitive(lambda x, _c: "x", {"x": lam()}, default=lam()),
+                SwitchPrimitive(lambda x, _c: "nope", {"x": lam()}, default=lam()),
+                ConditionalPrimitive(lambda x, _c: False, lam(), lam()),
+            ]
+        )
+
+    run(build())
+    alone = Counter(s.name for s in traced.spans)
+    traced._exporter.clear()
+    wf = instrument(build(), name="routes")
+    run(wf)
+    assert Counter(s.name for s in traced.spans) == alone
+    spans = {n: s.name for n, s in named(traced.spans).items()}
+    assert spans == {
+        "routes": "primitive.SequentialPrimitive",
+        "routes/0:router": "sequential.step_0",
+        "routes/0:router/b:lambda": "router.route_b",
+        "routes/1:switch": "sequential.step_1",
+        "routes/1:switch/x:lambda": "switch.case_x",
+        "routes/2:switch": "sequential.step_2",
+        "routes/2:switch/default:lambda": "switch.default",
+        "routes/3:conditional": "sequential.step_3",
+        "routes/3:conditional/else:lambda": "conditional.branch_else",
+    }
+    decisions = c.ROUTER_DECISIONS.name
+    assert traced.value(decisions, primitive_name="routes/0:router", route="b") == 1
+    assert traced.value(decisions, primitive_name="routes/2:switch", route="default") == 1
+    assert traced.value(decisions, primitive_name="routes/3:conditional", route="else") == 1
+    uninstrument(wf)
