@@ -399,3 +399,52 @@ def test_bad_address_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
     assert "--prometheus 'localhost:9090' is not an http:// or https:// URL" in (
         capsys.readouterr().err
     )
+
+
+def test_port_held_by_another_process_is_not_no_call_yet(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Another exporter on the port, then an app that ran setup() but made no call yet."""
+    import tempfile
+
+    from prometheus_client import CollectorRegistry, Counter, start_http_server
+
+    other = CollectorRegistry()
+    Counter("someone_elses_requests", "Not ours.", registry=other).inc()
+    server, _ = start_http_server(0, addr=LOCALHOST, registry=other)
+    try:
+        app = f"http://{LOCALHOST}:{server.server_port}/metrics"
+        code, rows = _doctor(
+            capsys, "--app", app, *_skip("prometheus", "alertmanager", "jaeger", "pushgateway")
+        )
+        assert code == 1
+        held = rows["app: served by tta_observability"]
+        assert held["status"] == "FAIL"
+        assert "held by another process" in held["detail"]
+        assert "app: exemplars present" not in rows
+    finally:
+        server.shutdown()
+        server.server_close()
+    # A process of its own: this test process's store has other tests' calls.
+    port = free_port()
+    idle = ManagedProcess(
+        sys.executable,
+        [
+            sys.executable,
+            "-c",
+            "import time, tta_observability as tto\n"
+            f"tto.setup('idle-app', metrics_port={port})\n"
+            "time.sleep(60)",
+        ],
+        f"http://{LOCALHOST}:{port}/metrics",
+        Path(tempfile.mkdtemp()) / "idle.log",
+    )
+    with idle:
+        code, rows = _doctor(
+            capsys,
+            "--app",
+            f"http://{LOCALHOST}:{port}/metrics",
+            *_skip("prometheus", "alertmanager", "jaeger", "pushgateway"),
+        )
+    assert "app: served by tta_observability" not in rows
+    assert "no observed call has run yet" in rows["app: exemplars present"]["detail"]

@@ -502,6 +502,18 @@ def test_cardinality_guard_folds_overflow() -> None:
     }
     assert overflow[(EXEC, "primitive_name")] == 3
     assert overflow[(c.PRIMITIVE_ERRORS.name, "error_type")] == 2
+    # Every call recorded into a folded series counts, not only the first fold of a name: the
+    # TTALabelOverflow alert fires while folding goes on.
+    folded = store.primitive("function", "fn9")
+    for _ in range(7):
+        folded.record(0, 0.001, 0, 0)
+    again = {
+        (dict(smp.labels)["metric"], dict(smp.labels)["label"]): smp.value
+        for fam in store.collect()
+        for smp in fam.samples
+        if smp.name == c.LABEL_OVERFLOW.name
+    }
+    assert again[(EXEC, "primitive_name")] == 3 + 1 + 7
     # Label values are bounded in length too.
     store2 = MetricStore()
     assert len(store2.primitive("function", "y" * 500).name) == c.MAX_LABEL_VALUE_LENGTH

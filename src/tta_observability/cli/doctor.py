@@ -129,6 +129,8 @@ class AppFacts:
     spans_failed: float = 0.0
     spans_dropped: float = 0.0
     exemplars: int = 0
+    #: tta_build_info is served: the endpoint belongs to a process that ran setup().
+    ours: bool = False
 
 
 @dataclass
@@ -206,6 +208,19 @@ class Doctor:
             return
         self.add("app", "serves OpenMetrics", True, resp.content_type.split(";")[0])
         self._read_facts(families)
+        if not self.facts.ours:
+            # Not "no call yet": the library's own series are missing altogether.
+            self.add(
+                "app",
+                "served by tta_observability",
+                False,
+                f"{url} answers without {c.BUILD_INFO.name}: the port is held by another "
+                "process (or another exporter), not by an app that called setup()",
+                "setup() logs the port it could not take and what is lost; give it a free "
+                "port, or use setup(multiprocess_dir=...) so the process holding the port "
+                "serves every worker's metrics, and point --app at that endpoint",
+            )
+            return
         self._check_exemplars()
 
     def _read_facts(self, families: list[Any]) -> None:
@@ -216,6 +231,8 @@ class Doctor:
                     facts.exemplars += 1
                 if facts.service_name is None and family.name.startswith("tta_"):
                     facts.service_name = sample.labels.get("service_name")
+                if sample.name == c.BUILD_INFO.name:
+                    facts.ours = True
                 if sample.name == c.PRIMITIVE_EXECUTIONS.name:
                     facts.calls += sample.value
                 elif sample.name == c.SPANS_EXPORTED.name:

@@ -461,13 +461,33 @@ class MetricStore(Collector):
             yield fam
 
     def _count_overflows(self) -> None:
+        """Every folded call counts, not only the first fold of each new value.
+
+        Series are resolved once (at decoration time), so a primitive, workflow or SLO whose
+        name was folded records its calls into the ``__overflow__`` series without passing the
+        guard again: those calls are read from that series here, at scrape time, and cost the
+        per-call path nothing. Guards consulted on each event (error types, LLM labels) count
+        their folds themselves.
+        """
         overflow = self.counters[c.LABEL_OVERFLOW.name]
         with self.lock:
             guards = list(self.guards.values())
+            folded_primitives = [p for p in self.primitives.values() if p.name == c.OVERFLOW_VALUE]
+            folded_workflow = self.workflows.get(c.OVERFLOW_VALUE)
+            folded_slo = self.slos.get(c.OVERFLOW_VALUE)
+        calls: dict[tuple[str, str], int] = {}
+        primitive_calls = sum(sum(p.status_counts) for p in folded_primitives)
+        for metric in (c.PRIMITIVE_EXECUTIONS, c.PRIMITIVE_DURATION, c.PRIMITIVE_IN_FLIGHT):
+            calls[(metric.name, "primitive_name")] = primitive_calls
+        if folded_workflow is not None:
+            calls[(c.WORKFLOW_EXECUTIONS.name, "workflow")] = sum(folded_workflow.status_counts)
+        if folded_slo is not None:
+            calls[(c.SLO_REQUESTS.name, "slo")] = folded_slo.requests
         with overflow.lock:
             for g in guards:
-                if g.overflowed:
-                    overflow.values[(g.metric, g.label)] = float(g.overflowed)
+                total = g.overflowed + calls.get((g.metric, g.label), 0)
+                if total:
+                    overflow.values[(g.metric, g.label)] = float(total)
 
     def _collect_primitives(self, common: dict[str, str]) -> Iterator[RawFamily]:
         execs = new_family(c.PRIMITIVE_EXECUTIONS)
