@@ -1,0 +1,130 @@
+"""Scrape cost of the library's store against prometheus-client exposing the same series.
+
+For P primitives, each called once inside a sampled span (so every executions and bucket series
+has its exemplar), the library's store is exposed in OpenMetrics; the baseline is
+prometheus-client's own Counter/Histogram/Gauge children with the same names, labels, buckets
+and exemplars. Both are rendered by prometheus-client's OpenMetrics generator in this process;
+the figures are medians over rounds. Also printed: samples per plain @observed function at rest.
+
+    python benchmarks/bench_scrape.py                  # 1,000 primitives
+    python benchmarks/bench_scrape.py --primitives 100 --rounds 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.openmetrics.exposition import generate_latest
+
+from tta_observability import _state, contract
+from tta_observability._call import Instrument
+from tta_observability.metrics import MetricStore
+
+
+def _ours(n: int) -> tuple[CollectorRegistry, int]:
+    """A store where n primitives were each called once, outermost, in a sampled span."""
+    store = MetricStore(max_label_values=n + 10)
+    registry = CollectorRegistry()
+    registry.register(store)
+    saved = _state.STATE.tracer
+    _state.STATE.tracer = TracerProvider().get_tracer("bench")
+    try:
+        for i in range(n):
+            inst = Instrument(f"p{i}", store=store)
+            inst.finish(inst.start(), None)
+    finally:
+        _state.STATE.tracer = saved
+    samples = sum(len(f.samples) for f in store.collect())
+    return registry, samples
+
+
+def _baseline(n: int) -> tuple[CollectorRegistry, int]:
+    registry = CollectorRegistry()
+    common = ("service_name", "environment")
+    p = (*common, "primitive_type", "primitive_name")
+    w = (*common, "workflow")
+    execs = Counter("tta_primitive_executions", "calls", (*p, "status"), registry=registry)
+    duration = Histogram(
+        "tta_primitive_duration_seconds",
+        "duration",
+        p,
+        registry=registry,
+        buckets=contract.DURATION_BUCKETS_SECONDS,
+    )
+    in_flight = Gauge("tta_primitive_in_flight", "in flight", p, registry=registry)
+    wexecs = Counter("tta_workflow_executions", "runs", (*w, "status"), registry=registry)
+    wduration = Histogram(
+        "tta_workflow_duration_seconds",
+        "duration",
+        w,
+        registry=registry,
+        buckets=contract.DURATION_BUCKETS_SECONDS,
+    )
+    ex = {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331"}
+    for i in range(n):
+        labels = ("bench", "dev", "function", f"p{i}")
+        for status in contract.STATUSES:
+            child = execs.labels(*labels, status)
+            if status == contract.STATUS_SUCCESS:
+                child.inc(exemplar=ex)
+            else:
+                child.inc(0)
+        duration.labels(*labels).observe(0.001, exemplar=ex)
+        in_flight.labels(*labels).set(0)
+        for status in contract.STATUSES:
+            child = wexecs.labels("bench", "dev", f"p{i}", status)
+            if status == contract.STATUS_SUCCESS:
+                child.inc(exemplar=ex)
+            else:
+                child.inc(0)
+        wduration.labels("bench", "dev", f"p{i}").observe(0.001, exemplar=ex)
+    samples = sum(len(f.samples) for f in registry.collect())
+    return registry, samples
+
+
+def _time(registry: CollectorRegistry, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        generate_latest(registry)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _samples_per_function() -> int:
+    store = MetricStore()
+    inst = Instrument("plain", store=store)
+    inst.finish(inst.start(), None)
+    return sum(len(f.samples) for f in store.collect())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--primitives", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    ours, ours_samples = _ours(args.primitives)
+    base, base_samples = _baseline(args.primitives)
+    t_ours = _time(ours, args.rounds)
+    t_base = _time(base, args.rounds)
+    per_ours = t_ours / ours_samples
+    per_base = t_base / base_samples
+    print(f"primitives: {args.primitives}")
+    print(
+        f"ours:     {ours_samples} samples, {t_ours * 1e3:.1f} ms per scrape, "
+        f"{per_ours * 1e6:.2f} us per sample"
+    )
+    print(
+        f"baseline: {base_samples} samples, {t_base * 1e3:.1f} ms per scrape, "
+        f"{per_base * 1e6:.2f} us per sample"
+    )
+    print(f"ratio per sample (ours / prometheus-client): {per_ours / per_base:.2f} (goal <= 0.33)")
+    print(f"samples per plain @observed function at rest: {_samples_per_function()} (goal <= 25)")
+
+
+if __name__ == "__main__":
+    main()
