@@ -40,3 +40,11 @@ for version in 3.12 3.13; do
     echo "test.sh: library tests on $("$venv/bin/python" --version)"
     "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
 done
+
+# The library tests once more on the lowest dependency versions pyproject.toml allows
+# (constraints-lowest.txt), in a venv of their own, so that its lower bounds stay true.
+[ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
+.venv-lowest/bin/python -m pip install -q --disable-pip-version-check \
+    -c constraints-lowest.txt -e '.[test]'
+echo "test.sh: library tests on the lowest allowed dependency versions"
+.venv-lowest/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
