@@ -74,14 +74,16 @@ def _instruments(name: str) -> tuple[Any, Any, dict[str, str], Callable[[], floa
     return calls, duration, attrs, time.perf_counter
 
 
-def _hand_written(provider: trace.TracerProvider) -> Callable[[int], int]:
-    calls, duration, attrs, perf_counter = _instruments("hand")
-    tracer = provider.get_tracer("hand")
+def _hand_written(
+    provider: trace.TracerProvider, body: Callable[[int], int] = _work, name: str = "hand"
+) -> Callable[[int], int]:
+    calls, duration, attrs, perf_counter = _instruments(name)
+    tracer = provider.get_tracer(name)
 
     def hand(x: int) -> int:
-        with tracer.start_as_current_span("hand", attributes=attrs) as span:
+        with tracer.start_as_current_span(name, attributes=attrs) as span:
             t0 = perf_counter()
-            result = _work(x)
+            result = body(x)
             elapsed = perf_counter() - t0
             span.set_attribute("tta.status", "success")
             ctx = span.get_span_context()
