@@ -386,7 +386,14 @@ def test_stack_app_and_doctor_from_the_wheel(venv: Venv, tmp_path: Path) -> None
     pids: list[int] = []
     try:
         up = venv.run(
-            "stack", "up", "--native", "--free-ports", "--fast", "--workdir", str(workdir)
+            "stack",
+            "up",
+            "--native",
+            "--free-ports",
+            "--fast",
+            "--no-tracing",  # the Collector and Jaeger: tests/test_e2e_tracing.py
+            "--workdir",
+            str(workdir),
         )
         assert up.returncode == 0, up.stderr
         urls = dict(re.findall(r"^(\w+) +(http://\S+)$", up.stdout, re.MULTILINE))

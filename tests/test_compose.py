@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,10 @@ import pytest
 import yaml
 
 from tta_observability import contract, stack
+from tta_observability._components import program_version
 from tta_observability.mixin import generate
+
+from .components import pinned_versions, versions_of
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "compose"
@@ -355,7 +359,9 @@ with open({log!r}, "a") as log:
 
 
 @pytest.fixture
-def fake_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def fake_compose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
     """A docker-compose on PATH that only records how it was called: no Docker engine here."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -364,6 +370,12 @@ def fake_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script.write_text(FAKE_COMPOSE.format(python=sys.executable, log=str(log)))
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    # Something listening where the Docker engine would: stack_up() checks for one first.
+    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    engine.bind(str(tmp_path / "docker.sock"))
+    engine.listen(8)
+    request.addfinalizer(engine.close)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'docker.sock'}")
     for key in (
         stack.WEBHOOK_URL_ENV,
         stack.SECRETS_DIR_ENV,
@@ -484,19 +496,20 @@ def local_paths() -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("promtool", versions_of("promtool"))
 @pytest.mark.parametrize(
     "name", ["prometheus.yml", "prometheus-longterm.yml", "prometheus-global.yml"]
 )
 def test_promtool_checks_prometheus_config_with_the_shipped_rules(
-    name: str, tmp_path: Path
+    name: str, promtool: str, tmp_path: Path
 ) -> None:
-    raw = run("promtool", "check", "config", str(PROM / name))
+    raw = run(promtool, "check", "config", str(PROM / name))
     assert raw.returncode == 0, raw.stdout + raw.stderr
     # The same file with the container paths pointing at the repository, so promtool also
     # loads and checks every rule file the container would load.
     rendered = tmp_path / name
     rendered.write_text(stack.dump_yaml(stack.substitute(load(PROM / name), local_paths())))
-    result = run("promtool", "check", "config", str(rendered))
+    result = run(promtool, "check", "config", str(rendered))
     assert result.returncode == 0, result.stdout + result.stderr
     if name != "prometheus-global.yml":
         shipped = [*sorted((ROOT / "rules").glob("*.yml")), PROM / "rules" / "escalation.yml"]
@@ -582,7 +595,8 @@ tests:
 """
 
 
-def test_escalation_rule_fires_after_30_minutes_of_critical(tmp_path: Path) -> None:
+@pytest.mark.parametrize("promtool", versions_of("promtool"))
+def test_escalation_rule_fires_after_30_minutes_of_critical(promtool: str, tmp_path: Path) -> None:
     test_file = tmp_path / "escalation_test.yml"
     common = (
         'alertname="TTASLOErrorBudgetBurn", alertstate="firing", '
@@ -590,7 +604,7 @@ def test_escalation_rule_fires_after_30_minutes_of_critical(tmp_path: Path) -> N
     )
     rules = PROM / "rules" / "escalation.yml"
     test_file.write_text(ESCALATION_TEST.format(rules=rules, common=common))
-    result = run("promtool", "test", "rules", str(test_file))
+    result = run(promtool, "test", "rules", str(test_file))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -609,20 +623,27 @@ def local_am(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_amtool_check_config(local_am: Path, tmp_path: Path) -> None:
-    result = run("amtool", "check-config", str(local_am))
+@pytest.mark.parametrize("amtool", versions_of("amtool"))
+def test_amtool_check_config(amtool: str, local_am: Path, tmp_path: Path) -> None:
+    result = run(amtool, "check-config", str(local_am))
     assert result.returncode == 0, result.stdout + result.stderr
     assert " - 1 templates\n  SUCCESS" in result.stdout
+    raw = run(amtool, "check-config", str(AM_FILE))
+    version = program_version(amtool)
+    if version is not None and version >= (0, 26, 0):
+        # The shipped file as it is, url_file included: what docker-compose runs.
+        assert raw.returncode == 0, raw.stdout + raw.stderr
+        assert "SUCCESS" in raw.stdout
+        return
     # Debian's amtool 0.25 predates url_file (Alertmanager 0.26): the shipped file fails on that
     # field alone, and passes once only that field is inlined (the paths left as they are).
-    raw = run("amtool", "check-config", str(AM_FILE))
     assert raw.returncode != 0
     assert "field url_file not found" in raw.stdout + raw.stderr
     inlined = tmp_path / "alertmanager.yml"
     inlined.write_text(
         stack.dump_yaml(stack.render_alertmanager(load(AM_FILE), {}, webhook_url=HOOK_URL))
     )
-    result = run("amtool", "check-config", str(inlined))
+    result = run(amtool, "check-config", str(inlined))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -867,13 +888,13 @@ def test_collector_metrics_see_every_span_and_storage_sees_sampled_traces() -> N
     ingest = pipelines["traces"]
     assert ingest["receivers"] == ["otlp"]
     assert "tail_sampling" not in ingest["processors"]
-    assert {"spanmetrics", "servicegraph", "forward"} <= set(ingest["exporters"])
+    assert set(ingest["exporters"]) == {"span_metrics", "forward"}
     sampled = pipelines["traces/sampled"]
     assert sampled["processors"] == ["tail_sampling", "batch"]
-    assert sampled["exporters"] == ["otlp/jaeger"]
-    assert config["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    assert sampled["exporters"] == ["otlp_grpc/jaeger"]
+    assert config["exporters"]["otlp_grpc/jaeger"]["endpoint"] == "jaeger:4317"
     metrics = pipelines["metrics/spanmetrics"]
-    assert set(metrics["receivers"]) == {"spanmetrics", "servicegraph"}
+    assert metrics["receivers"] == ["span_metrics"]
     assert metrics["exporters"] == ["prometheus"]
 
 
@@ -888,9 +909,9 @@ def test_tail_sampling_keeps_errors_and_slow_traces() -> None:
 
 def test_spanmetrics_dimensions_are_contract_attributes() -> None:
     config = load(COMPOSE / "otel-collector" / "config.yaml")
-    dims = {d["name"] for d in config["connectors"]["spanmetrics"]["dimensions"]}
+    dims = {d["name"] for d in config["connectors"]["span_metrics"]["dimensions"]}
     assert contract.ATTR_PRIMITIVE_TYPE in dims
-    assert config["connectors"]["spanmetrics"]["exemplars"]["enabled"] is True
+    assert config["connectors"]["span_metrics"]["exemplars"]["enabled"] is True
 
 
 def test_prometheus_scrapes_the_collector_span_metrics() -> None:
@@ -911,14 +932,14 @@ def test_jaeger_spm_reads_span_metrics_from_prometheus() -> None:
     assert query["traces"] in storage["backends"]
     spm = storage["metric_backends"][query["metrics"]]["prometheus"]
     assert spm["endpoint"] == f"http://{stack.PROMETHEUS}"
-    namespace = collector["connectors"]["spanmetrics"]["namespace"]
+    namespace = collector["connectors"]["span_metrics"]["namespace"]
     assert spm["metric_namespace"] == namespace.replace(".", "_")
-    assert spm["latency_unit"] == collector["connectors"]["spanmetrics"]["histogram"]["unit"]
+    assert spm["latency_unit"] == collector["connectors"]["span_metrics"]["histogram"]["unit"]
     [pipeline] = service["pipelines"].values()
     assert pipeline["exporters"] == ["jaeger_storage_exporter"]
     assert jaeger["exporters"]["jaeger_storage_exporter"]["trace_storage"] == query["traces"]
     grpc = jaeger["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"]
-    assert grpc.endswith(":" + collector["exporters"]["otlp/jaeger"]["endpoint"].split(":")[1])
+    assert grpc.endswith(":" + collector["exporters"]["otlp_grpc/jaeger"]["endpoint"].split(":")[1])
 
 
 def test_health_checks_probe_the_configured_health_endpoints(resolved: dict[str, Any]) -> None:
@@ -931,3 +952,88 @@ def test_health_checks_probe_the_configured_health_endpoints(resolved: dict[str,
     assert (
         f"http://127.0.0.1:{collector_port}/" in services["otel-collector"]["healthcheck"]["test"]
     )
+
+
+# --- the pinned versions -------------------------------------------------------------------------
+
+
+def test_image_tags_are_the_built_versions(resolved: dict[str, Any]) -> None:
+    """The compose images run the versions scripts/build-components.sh builds."""
+    pinned = pinned_versions()
+    images = {name: svc["image"] for name, svc in resolved["services"].items()}
+    assert images["prometheus"] == f"prom/prometheus:v{pinned['PROMETHEUS_VERSION']}"
+    assert images["prometheus-global"] == images["prometheus"]
+    assert images["alertmanager"] == f"prom/alertmanager:v{pinned['ALERTMANAGER_VERSION']}"
+    assert images["jaeger"] == f"jaegertracing/jaeger:{pinned['JAEGER_VERSION']}"
+    assert images["otel-collector"] == (
+        f"otel/opentelemetry-collector-contrib:{pinned['OTELCOL_VERSION']}"
+    )
+    # Go module versions: Prometheus 3.MM.P is module v0.3MM.P.
+    major, minor, patch = pinned["PROMETHEUS_VERSION"].split(".")
+    assert major == "3"
+    assert pinned["PROMETHEUS_MODULE_VERSION"] == f"0.{300 + int(minor)}.{patch}"
+
+
+def test_collector_module_builds_exactly_the_configured_components() -> None:
+    """tools/components/otelcol lists one factory per component type the shipped config uses."""
+    config = load(COMPOSE / "otel-collector" / "config.yaml")
+    main_go = (ROOT / "tools" / "components" / "otelcol" / "main.go").read_text()
+    go_mod = (ROOT / "tools" / "components" / "otelcol" / "go.mod").read_text()
+    packages = {
+        ("receivers", "otlp"): "otlpreceiver",
+        ("processors", "memory_limiter"): "memorylimiterprocessor",
+        ("processors", "batch"): "batchprocessor",
+        ("processors", "tail_sampling"): "tailsamplingprocessor",
+        ("connectors", "span_metrics"): "spanmetricsconnector",
+        ("connectors", "forward"): "forwardconnector",
+        ("exporters", "otlp_grpc"): "otlpexporter",
+        ("exporters", "prometheus"): "prometheusexporter",
+        ("extensions", "health_check"): "healthcheckextension",
+    }
+    used = {
+        (kind, cid.split("/")[0])
+        for kind in ("receivers", "processors", "connectors", "exporters", "extensions")
+        for cid in config.get(kind) or {}
+    }
+    wanted = {packages[u] for u in used}
+    built = set(re.findall(r"(\w+)\.NewFactory\(\)", main_go)) - {
+        "otelconftelemetry",
+        "envprovider",
+        "fileprovider",
+    }
+    assert built == wanted
+    # One collector release for every collector module.
+    releases = set(re.findall(r"opentelemetry-collector[\w/.-]*? (v0\.\d+\.\d+)", go_mod))
+    releases |= set(re.findall(r"go\.opentelemetry\.io/collector/[\w/.-]+ (v0\.\d+\.\d+)", go_mod))
+    assert releases == {f"v{pinned_versions()['OTELCOL_VERSION']}"}
+
+
+def test_docker_stack_up_without_engine_says_so_in_one_line(
+    fake_compose: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = stack.export_compose(tmp_path / "state")
+    (work / ".env").write_text(SECRET_FREE_ENV)
+    absent = tmp_path / "no-engine.sock"
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{absent}")
+    with pytest.raises(stack.StackError) as exc:
+        stack.stack_up(work, native=False)
+    message = str(exc.value)
+    assert "\n" not in message
+    assert message.startswith(f"no Docker engine answers at unix://{absent} (")
+    assert message.endswith(
+        "run the stack from local programs with `tta-observability stack up --native`"
+    )
+    assert calls(fake_compose) == []
+    # The command line prints exactly that one line and exits 1.
+    env = {**os.environ, "DOCKER_HOST": f"unix://{absent}"}
+    cli = subprocess.run(
+        [sys.executable, "-m", "tta_observability", "stack", "up", "--workdir", str(work)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert cli.returncode == 1
+    assert cli.stdout == ""
+    assert cli.stderr.count("\n") == 1, cli.stderr
+    assert "tta-observability stack up --native" in cli.stderr

@@ -31,6 +31,7 @@ import yaml
 from tta_observability import contract as c
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
 
+from .components import versions_of
 from .test_dashboards import ALL, EXPANSIONS, ROOT, expand, panels
 
 pytestmark = pytest.mark.slow
@@ -333,10 +334,12 @@ class Stack:
         return values
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=versions_of("prometheus"))
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The workload scraped by each Prometheus there is: the built 3.x and Debian's 2.42."""
     from .otlp_receiver import HttpReceiver
 
+    prometheus_binary: str = request.param
     workdir = Path(tempfile.mkdtemp(prefix="tta-dash-"))
     app_port, gateway_port, prom_port, am_port = free_port(), free_port(), free_port(), free_port()
     sd_dir = workdir / "file_sd"
@@ -397,7 +400,7 @@ def stack() -> Iterator[Stack]:
             prometheus = ManagedProcess(
                 "prometheus",
                 [
-                    "prometheus",
+                    prometheus_binary,
                     f"--config.file={workdir / 'prometheus.yml'}",
                     f"--storage.tsdb.path={workdir / 'data'}",
                     f"--web.listen-address={LOCALHOST}:{prom_port}",

@@ -23,6 +23,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -33,6 +34,8 @@ from typing import Any
 
 import yaml
 
+from tta_observability import _stack_tracing as traces
+from tta_observability._components import components_dir, find_program, program_version
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
 from tta_observability.discovery import SD_DIR_ENV
 
@@ -46,6 +49,10 @@ PROMETHEUS_GLOBAL = "prometheus-global:9090"
 ALERTMANAGER = "alertmanager:9093"
 PUSHGATEWAY = "pushgateway:9091"
 VICTORIAMETRICS = "victoriametrics:8428"
+COLLECTOR_TELEMETRY = "otel-collector:8888"
+COLLECTOR_METRICS = "otel-collector:8889"
+JAEGER_TELEMETRY = "jaeger:8888"
+PROMETHEUS_URL = f"http://{PROMETHEUS}"
 DOCKER_HOST_ALIAS = "host.docker.internal"
 REMOTE_WRITE_URL = f"http://{VICTORIAMETRICS}/api/v1/write"
 
@@ -81,7 +88,15 @@ _SERVICE_ORDER = (
     "victoriametrics",
     "prometheus",
     "prometheus-global",
+    "jaeger",
+    "otel-collector",
 )
+#: Services started when their program is found (``tracing=None``); the rest are always started.
+TRACING_SERVICES = ("jaeger", "otel-collector")
+#: Ports that ``ports`` may name besides the services' own (their main port).
+_EXTRA_PORT_NAMES = {"otel-collector-http": ("otel-collector", "otlp_http")}
+#: Alertmanager learned ``url_file`` in 0.26; older ones get the URL inlined.
+_AM_URL_FILE_SINCE = (0, 26, 0)
 
 
 class StackError(RuntimeError):
@@ -211,6 +226,44 @@ def resolve_webhook_url(webhook_url: str | None, secrets_dir: Path) -> str | Non
     return None
 
 
+def _without_absent_secrets(
+    receiver: Mapping[str, Any], disabled: list[str] | None
+) -> dict[str, Any]:
+    """The receiver without integrations whose secret file (``*_file``) does not exist.
+
+    Alertmanager retries a notification whose secret is missing and logs each failure, every
+    few seconds while an alert fires; an integration nobody configured is better left out.
+    ``disabled`` collects ``receiver/integration`` names of what was dropped.
+    """
+    out: dict[str, Any] = {}
+    for key, value in receiver.items():
+        if not (key.endswith("_configs") and isinstance(value, list)):
+            out[key] = value
+            continue
+        kept = [item for item in value if not _absent_secret_files(item)]
+        if disabled is not None and len(kept) < len(value):
+            disabled.append(f"{receiver.get('name')}/{key.removesuffix('_configs')}")
+        if kept:
+            out[key] = kept
+    return out
+
+
+def _absent_secret_files(node: Any) -> list[str]:
+    """Paths named by ``*_file`` keys anywhere in ``node`` that do not exist."""
+    if isinstance(node, dict):
+        found = []
+        for key, value in node.items():
+            if key.endswith("_file") and isinstance(value, str):
+                if not Path(value).is_file():
+                    found.append(value)
+            else:
+                found += _absent_secret_files(value)
+        return found
+    if isinstance(node, list):
+        return [path for item in node for path in _absent_secret_files(item)]
+    return []
+
+
 def _inline_webhook_url(receiver: Mapping[str, Any], url: str | None) -> dict[str, Any]:
     """The receiver with each ``url_file`` webhook given ``url`` instead, or dropped without one.
 
@@ -234,13 +287,24 @@ def render_alertmanager(
     replacements: Mapping[str, str],
     group_wait: str | None = None,
     webhook_url: str | None = None,
+    *,
+    keep_url_file: bool = False,
+    disabled: list[str] | None = None,
 ) -> dict[str, Any]:
     """A compose Alertmanager config rewritten for local paths and ``webhook_url`` (None drops
-    the incident webhook); ``group_wait`` speeds up tests."""
+    the incident webhook); ``group_wait`` speeds up tests.
+
+    ``keep_url_file`` (Alertmanager >= 0.26) keeps the shipped ``url_file``, whose file the caller
+    writes; otherwise the URL is inlined. With ``disabled`` (a list to fill), integrations whose
+    secret files do not exist are left out.
+    """
     rendered: dict[str, Any] = substitute(dict(config), replacements)
-    rendered["receivers"] = [
-        _inline_webhook_url(r, webhook_url) for r in rendered.get("receivers", [])
-    ]
+    receivers = rendered.get("receivers", [])
+    if not keep_url_file:
+        receivers = [_inline_webhook_url(r, webhook_url) for r in receivers]
+    if disabled is not None:
+        receivers = [_without_absent_secrets(r, disabled) for r in receivers]
+    rendered["receivers"] = receivers
     if group_wait:
         route = rendered["route"]
         route["group_wait"] = route["group_interval"] = group_wait
@@ -286,6 +350,8 @@ class ServiceHandle:
     pid: int | None
     url: str
     argv: list[str] = field(default_factory=list)
+    #: Further addresses: the Collector's ``otlp_grpc``/``otlp_http``, Jaeger's ``otlp_grpc``.
+    endpoints: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -299,6 +365,10 @@ class StackHandle:
     secrets_dir: Path
     #: Where the paging and ticket receivers' incident webhook posts; None when not configured.
     webhook_url: str | None = None
+    #: Services this stack was started without, and why (e.g. ``jaeger``: program not found).
+    missing: dict[str, str] = field(default_factory=dict)
+    #: Alertmanager integrations left out because their secret file does not exist.
+    disabled: list[str] = field(default_factory=list)
     _processes: list[ManagedProcess] = field(default_factory=list, repr=False)
 
     def url(self, service: str) -> str:
@@ -329,6 +399,16 @@ class StackHandle:
     @property
     def global_prometheus_url(self) -> str:
         return self.url("prometheus-global")
+
+    @property
+    def jaeger_url(self) -> str:
+        """Jaeger's query API and UI."""
+        return self.url("jaeger")
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """Where apps send spans: the Collector's OTLP/gRPC address."""
+        return self.url("otel-collector")
 
     def down(self) -> None:
         for proc in reversed(self._processes):
@@ -403,6 +483,7 @@ def stack_up(
     webhook_url: str | None = None,
     fast: bool = False,
     timeout: float = 30.0,
+    tracing: bool | None = None,
 ) -> StackHandle:
     """Start the stack; state (TSDB, config, logs, PIDs) lives in ``workdir``.
 
@@ -414,7 +495,12 @@ def stack_up(
     the incident webhook's address (else ``$TTA_ALERT_WEBHOOK_URL``, else the secrets directory's
     ``incident_webhook_url`` file; without any, the native stack has no incident webhook).
     ``fast`` shortens the scrape, evaluation and Alertmanager grouping intervals to 1 s for tests
-    and demos.
+    and demos. ``tracing`` decides about the Collector and Jaeger: None starts each one whose
+    program is found (``StackHandle.missing`` says which were not), True requires both, False
+    starts neither. Programs are looked up in ``$TTA_COMPONENTS_DIR/bin`` (what
+    ``scripts/build-components.sh`` builds), then on ``PATH``. Alertmanager integrations whose
+    secret file does not exist are left out (``StackHandle.disabled``), so that an unconfigured
+    stack does not log a failed notification every few seconds.
 
     ``native=False`` runs docker-compose on a copy of the shipped files in ``workdir``;
     ``workdir/.env`` must exist (copy ``workdir/.env.example``, set ``GF_ADMIN_PASSWORD``).
@@ -439,10 +525,13 @@ def stack_up(
         wanted.append("victoriametrics")
     if "federation" in profiles:
         wanted.append("prometheus-global")
-    unknown = set(ports) - set(_SERVICE_ORDER)
+    known = (*_SERVICE_ORDER, *_EXTRA_PORT_NAMES)
+    unknown = set(ports) - set(known)
     if unknown:
-        raise ValueError(f"unknown services in ports: {sorted(unknown)}; known: {_SERVICE_ORDER}")
+        raise ValueError(f"unknown services in ports: {sorted(unknown)}; known: {known}")
+    missing = _tracing_services(tracing, wanted)
     port = {name: _port(ports, name) for name in wanted}
+    extra_ports = _extra_ports(ports, wanted)
 
     sd = Path(sd_dir) if sd_dir else Path(os.environ.get(SD_DIR_ENV) or work / "file_sd")
     secrets_path = Path(secrets_dir or os.environ.get(SECRETS_DIR_ENV) or work / "secrets")
@@ -468,8 +557,22 @@ def stack_up(
         replacements[VICTORIAMETRICS] = f"{LOCALHOST}:{port['victoriametrics']}"
     if "prometheus-global" in port:
         replacements[PROMETHEUS_GLOBAL] = f"{LOCALHOST}:{port['prometheus-global']}"
+    if "otel-collector" in port:
+        replacements[COLLECTOR_TELEMETRY] = (
+            f"{LOCALHOST}:{extra_ports['otel-collector']['telemetry']}"
+        )
+        replacements[COLLECTOR_METRICS] = f"{LOCALHOST}:{extra_ports['otel-collector']['metrics']}"
+    if "jaeger" in port:
+        replacements[JAEGER_TELEMETRY] = f"{LOCALHOST}:{extra_ports['jaeger']['telemetry']}"
+    am_binary = find_program("alertmanager") or "prometheus-alertmanager"
+    am_version = program_version(am_binary)
+    url_file = am_version is not None and am_version >= _AM_URL_FILE_SINCE
+    if url_file and hook is not None:
+        # As docker-compose does: the shipped url_file reads it from the secrets directory.
+        _write_private(secrets_path / WEBHOOK_URL_FILE, hook + "\n")
 
     interval = "1s" if fast else None
+    disabled: list[str] = []
     base = load_yaml(compose / "prometheus" / "prometheus.yml")
     if "longterm" in profiles:
         base = with_remote_write(base)
@@ -481,16 +584,33 @@ def stack_up(
             replacements,
             "1s" if fast else None,
             hook,
+            keep_url_file=url_file,
+            disabled=disabled,
         ),
     }
+    if "jaeger" in port:
+        configs["jaeger.yaml"] = traces.render_jaeger(
+            load_yaml(compose / "jaeger" / "config.yaml"),
+            {**extra_ports["jaeger"], "query_http": port["jaeger"]},
+            f"http://{LOCALHOST}:{port['prometheus']}",
+        )
+    if "otel-collector" in port:
+        jaeger_otlp = extra_ports.get("jaeger", {}).get("otlp_grpc")
+        configs["otel-collector.yaml"] = traces.render_collector(
+            load_yaml(compose / "otel-collector" / "config.yaml"),
+            {**extra_ports["otel-collector"], "otlp_grpc": port["otel-collector"]},
+            # Without Jaeger the sampled traces have nowhere to go: a closed local port.
+            f"{LOCALHOST}:{jaeger_otlp or free_port()}",
+            fast=fast,
+        )
     if "prometheus-global" in port:
         global_config = load_yaml(compose / "prometheus" / "prometheus-global.yml")
         configs["prometheus-global.yml"] = render_prometheus(global_config, replacements, interval)
     for name, data in configs.items():
         _write_private(work / "config" / name, dump_yaml(data))
 
-    processes = _processes(work, port, environment, fast)
-    handle = StackHandle(work, profiles, {}, sd, secrets_path, hook)
+    processes = _processes(work, port, extra_ports, fast)
+    handle = StackHandle(work, profiles, {}, sd, secrets_path, hook, missing, disabled)
     env_backup = os.environ.get("TTA_ENVIRONMENT")
     # Prometheus expands ${TTA_ENVIRONMENT} in external_labels from its own environment.
     os.environ["TTA_ENVIRONMENT"] = environment
@@ -499,7 +619,12 @@ def stack_up(
             proc.start(timeout)
             handle._processes.append(proc)
             handle.services[name] = ServiceHandle(
-                name, port[name], proc.pid, f"http://{LOCALHOST}:{port[name]}", proc.argv
+                name,
+                port[name],
+                proc.pid,
+                f"http://{LOCALHOST}:{port[name]}",
+                proc.argv,
+                _endpoints(name, extra_ports),
             )
             _write_state(handle)
     except BaseException:
@@ -514,19 +639,27 @@ def stack_up(
 
 
 def _processes(
-    work: Path, port: Mapping[str, int], environment: str, fast: bool
+    work: Path,
+    port: Mapping[str, int],
+    extra_ports: Mapping[str, Mapping[str, int]],
+    fast: bool,
 ) -> list[tuple[str, ManagedProcess]]:
     def addr(name: str) -> str:
         return f"{LOCALHOST}:{port[name]}"
 
+    prometheus = find_program("prometheus") or "prometheus"
+    # Prometheus 3 always expands external labels and warns about the old flag.
+    version = program_version(prometheus)
+    expand = [] if version and version >= (3, 0, 0) else ["--enable-feature=expand-external-labels"]
+
     def prometheus_argv(config: str, data: str, name: str, retention: str) -> list[str]:
         return [
-            "prometheus",
+            prometheus,
             f"--config.file={work / 'config' / config}",
             f"--storage.tsdb.path={work / data}",
             f"--storage.tsdb.retention.time={retention}",
             "--enable-feature=exemplar-storage",
-            "--enable-feature=expand-external-labels",
+            *expand,
             "--web.enable-lifecycle",
             f"--web.listen-address={addr(name)}",
             f"--web.external-url=http://{addr(name)}",
@@ -534,7 +667,7 @@ def _processes(
 
     argv: dict[str, list[str]] = {
         "alertmanager": [
-            "prometheus-alertmanager",
+            find_program("alertmanager") or "prometheus-alertmanager",
             f"--config.file={work / 'config' / 'alertmanager.yml'}",
             f"--storage.path={work / 'alertmanager'}",
             f"--web.listen-address={addr('alertmanager')}",
@@ -543,7 +676,7 @@ def _processes(
             "--cluster.listen-address=",
         ],
         "pushgateway": [
-            "prometheus-pushgateway",
+            find_program("pushgateway") or "prometheus-pushgateway",
             f"--web.listen-address={addr('pushgateway')}",
             f"--persistence.file={work / 'pushgateway' / 'metrics.db'}",
         ],
@@ -557,9 +690,21 @@ def _processes(
         "victoriametrics": "/health",
         "prometheus-global": "/-/ready",
     }
+    urls = {name: f"http://{addr(name)}{path}" for name, path in ready.items() if name in port}
+    if "jaeger" in port:
+        argv["jaeger"] = [
+            str(find_program("jaeger")),
+            "--config",
+            str(work / "config" / "jaeger.yaml"),
+        ]
+        urls["jaeger"] = f"http://{LOCALHOST}:{extra_ports['jaeger']['health']}/status"
+    if "otel-collector" in port:
+        config = work / "config" / "otel-collector.yaml"
+        argv["otel-collector"] = [str(find_program("otel-collector")), f"--config={config}"]
+        urls["otel-collector"] = f"http://{LOCALHOST}:{extra_ports['otel-collector']['health']}/"
     if "victoriametrics" in port:
         argv["victoriametrics"] = [
-            "victoria-metrics",
+            find_program("victoriametrics") or "victoria-metrics",
             f"-httpListenAddr={addr('victoriametrics')}",
             f"-storageDataPath={work / 'victoriametrics'}",
             "-retentionPeriod=13",  # months
@@ -578,7 +723,7 @@ def _processes(
             ManagedProcess(
                 name,
                 argv[name],
-                f"http://{addr(name)}{ready[name]}",
+                urls[name],
                 work / "logs" / f"{name}.log",
                 cwd=work,
             ),
@@ -588,6 +733,48 @@ def _processes(
     ]
 
 
+def _tracing_services(tracing: bool | None, wanted: list[str]) -> dict[str, str]:
+    """Add the Collector and Jaeger to ``wanted`` as ``tracing`` says; return those left out.
+
+    They come as a pair: a Collector without Jaeger would retry its exports and log every few
+    seconds.
+    """
+    if tracing is False:
+        return dict.fromkeys(TRACING_SERVICES, "not requested (tracing=False)")
+    absent = [name for name in TRACING_SERVICES if find_program(name) is None]
+    if not absent:
+        wanted.extend(TRACING_SERVICES)
+        return {}
+    where = f"{components_dir() / 'bin'} or on PATH"
+    why = f"{' and '.join(absent)} not found in {where}; build with scripts/build-components.sh"
+    if tracing:
+        raise StackError(why)
+    return dict.fromkeys(TRACING_SERVICES, why)
+
+
+def _extra_ports(ports: Mapping[str, int], wanted: Sequence[str]) -> dict[str, dict[str, int]]:
+    """The Collector's and Jaeger's further ports: given in ``ports`` or picked free."""
+    names = {"otel-collector": traces.COLLECTOR_PORTS, "jaeger": traces.JAEGER_PORTS}
+    given = {target: ports[key] for key, target in _EXTRA_PORT_NAMES.items() if key in ports}
+    out: dict[str, dict[str, int]] = {}
+    for service in wanted:
+        if service in names:
+            out[service] = {
+                p: _port({p: given[(service, p)]} if (service, p) in given else {}, p)
+                for p in names[service]
+            }
+    return out
+
+
+def _endpoints(service: str, extra_ports: Mapping[str, Mapping[str, int]]) -> dict[str, str]:
+    extra = extra_ports.get(service, {})
+    return {
+        key: f"http://{LOCALHOST}:{extra[key]}"
+        for key in ("otlp_grpc", "otlp_http", "metrics")
+        if key in extra
+    }
+
+
 def _write_state(handle: StackHandle) -> None:
     state = {
         "mode": "native",
@@ -595,9 +782,16 @@ def _write_state(handle: StackHandle) -> None:
         "profiles": list(handle.profiles),
         "sd_dir": str(handle.sd_dir),
         "services": {
-            name: {"pid": s.pid, "port": s.port, "url": s.url, "argv": s.argv}
+            name: {
+                "pid": s.pid,
+                "port": s.port,
+                "url": s.url,
+                "argv": s.argv,
+                "endpoints": s.endpoints,
+            }
             for name, s in handle.services.items()
         },
+        "missing": handle.missing,
     }
     path = handle.workdir / STATE_FILE
     tmp = path.with_name(f".{STATE_FILE}.tmp")
@@ -800,6 +994,32 @@ def compose_command(work: Path, profiles: Sequence[str], *command: str) -> list[
     return [*args, *command]
 
 
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+def docker_engine_problem(timeout: float = 2.0) -> str | None:
+    """Why no Docker engine answers (``$DOCKER_HOST``, else the default socket); None if one does.
+
+    docker-compose 1.x answers a missing engine with a long Python traceback; this says it in a
+    line before docker-compose runs.
+    """
+    host = os.environ.get("DOCKER_HOST") or f"unix://{DOCKER_SOCKET}"
+    parsed = urllib.parse.urlsplit(host)
+    try:
+        if parsed.scheme == "unix":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(parsed.path)
+        elif parsed.scheme in ("tcp", "http", "https") and parsed.hostname:
+            port = parsed.port or (2376 if parsed.scheme == "https" else 2375)
+            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
+        else:
+            return None  # ssh:// and other transports: let docker-compose try
+    except OSError as exc:
+        return f"no Docker engine answers at {host} ({exc.strerror or exc})"
+    return None
+
+
 def _compose(
     work: Path, profiles: Sequence[str], *command: str, env: Mapping[str, str] | None = None
 ) -> None:
@@ -861,6 +1081,12 @@ def _compose_up(
         url = f"http://{LOCALHOST}:{value}"
         services[name] = ServiceHandle(name, int(value), None, url)
     env = {SD_DIR_ENV: str(sd), SECRETS_DIR_ENV: str(secrets_path)}
+    problem = docker_engine_problem()
+    if problem:
+        raise StackError(
+            f"{problem}: start Docker, or run the stack from local programs with "
+            "`tta-observability stack up --native`"
+        )
     _compose(work, profiles, "up", "-d", env=env)
     state = {
         "mode": "compose",

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -140,6 +141,8 @@ class Doctor:
     service: str | None = None
     otlp_endpoint: str | None = None
     skip: frozenset[str] = frozenset()
+    #: Components the checked stack was started without, and why: reported, never failed.
+    absent: Mapping[str, str] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     checks: list[Check] = field(default_factory=list)
     facts: AppFacts = field(default_factory=AppFacts)
@@ -162,7 +165,13 @@ class Doctor:
             "pushgateway": self.check_pushgateway,
         }
         for component, step in steps.items():
-            if component not in self.skip:
+            if component in self.absent:
+                self.skipped(
+                    component,
+                    "part of the stack",
+                    f"not part of this stack: {self.absent[component]}",
+                )
+            elif component not in self.skip:
                 step()
         return self.checks
 
@@ -625,7 +634,7 @@ def register(sub: Any) -> None:
     )
     for component, default in DEFAULTS.items():
         what = "the app's metrics URL" if component == "app" else f"{component} base URL"
-        parser.add_argument(f"--{component}", default=default, help=f"{what} (default {default})")
+        parser.add_argument(f"--{component}", help=f"{what} (default {default})")
     parser.add_argument("--service", help="service name to look for in Jaeger (default: the app's)")
     parser.add_argument(
         "--otlp-endpoint",
@@ -635,15 +644,52 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--skip", action="append", choices=COMPONENTS, default=[], help="skip a component"
     )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help=(
+            "check the native stack started with this --workdir: its addresses are the defaults, "
+            "and a component it was started without is reported as not part of the stack"
+        ),
+    )
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds per request")
     parser.add_argument("--format", choices=("table", "json"), default="table")
     parser.set_defaults(handler=_doctor)
 
 
+def _from_stack(workdir: Path) -> tuple[dict[str, str], dict[str, str], str | None]:
+    """The stack's URLs, the components it lacks (with why) and its OTLP endpoint."""
+    from .. import stack
+
+    try:
+        state = stack.stack_status(workdir)
+    except (stack.StackError, OSError) as exc:
+        raise CommandError(f"--workdir: {exc}") from None
+    services = state["services"]
+    urls = {c: services[c]["url"] for c in COMPONENTS if c in services}
+    missing = state.get("missing") or {}
+    absent = {
+        c: str(missing.get(c, "not started"))
+        for c in COMPONENTS
+        if c != "app" and c not in services
+    }
+    collector = services.get("otel-collector") or {}
+    return urls, absent, collector.get("url")
+
+
 def _doctor(args: argparse.Namespace) -> int:
     urls: dict[str, str] = {}
+    stack_urls: dict[str, str] = {}
+    absent: dict[str, str] = {}
+    otlp = args.otlp_endpoint
+    if args.workdir is not None:
+        stack_urls, absent, stack_otlp = _from_stack(args.workdir)
+        otlp = otlp or stack_otlp
     for component in COMPONENTS:
-        url = getattr(args, component)
+        given = getattr(args, component)
+        if given is not None:
+            absent.pop(component, None)
+        url = given or stack_urls.get(component) or DEFAULTS[component]
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             raise CommandError(f"--{component} {url!r} is not an http:// or https:// URL")
@@ -654,8 +700,9 @@ def _doctor(args: argparse.Namespace) -> int:
         urls,
         timeout=args.timeout,
         service=args.service,
-        otlp_endpoint=args.otlp_endpoint,
+        otlp_endpoint=otlp,
         skip=frozenset(args.skip),
+        absent=absent,
     )
     checks = doctor.run()
     failed = [ch for ch in checks if ch.status == "FAIL"]

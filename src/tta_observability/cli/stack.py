@@ -11,7 +11,14 @@ from urllib.parse import urlsplit
 from ._common import CommandError
 
 #: The ports the compose file publishes, which ``doctor`` checks by default.
-DEFAULT_PORTS: Final = {"prometheus": 9090, "alertmanager": 9093, "pushgateway": 9091}
+DEFAULT_PORTS: Final = {
+    "prometheus": 9090,
+    "alertmanager": 9093,
+    "pushgateway": 9091,
+    "jaeger": 16686,
+    "otel-collector": 4317,
+    "otel-collector-http": 4318,
+}
 
 
 def _default_workdir() -> Path:
@@ -22,11 +29,13 @@ def _default_workdir() -> Path:
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "stack",
-        help="start, stop or show the bundled Prometheus, Alertmanager and Pushgateway",
+        help="start, stop or show the bundled monitoring stack",
         description=(
-            "Run the shipped compose stack, with docker-compose or (--native) from the locally "
-            "installed prometheus, prometheus-alertmanager and prometheus-pushgateway binaries. "
-            "docker-compose runs a copy of the shipped files in --workdir (its .env too)."
+            "Run the shipped compose stack, with docker-compose or (--native) from local "
+            "programs: those scripts/build-components.sh builds into $TTA_COMPONENTS_DIR/bin "
+            "(Collector, Jaeger, Prometheus 3, Alertmanager), else prometheus, "
+            "prometheus-alertmanager and prometheus-pushgateway on PATH. docker-compose runs a "
+            "copy of the shipped files in --workdir (its .env too)."
         ),
     )
     cmds = parser.add_subparsers(dest="stack_command", metavar="COMMAND", required=True)
@@ -43,7 +52,12 @@ def register(sub: Any) -> None:
     up.add_argument(
         "--free-ports",
         action="store_true",
-        help="pick free ports instead of 9090, 9093 and 9091 (native only)",
+        help="pick free ports instead of the compose ports (native only)",
+    )
+    up.add_argument(
+        "--no-tracing",
+        action="store_true",
+        help="do not start the Collector and Jaeger (native only)",
     )
     up.add_argument("--fast", action="store_true", help="1 s scrape and evaluation intervals")
     up.add_argument(
@@ -97,13 +111,20 @@ def _up(args: argparse.Namespace) -> int:
             fast=args.fast,
             webhook_url=args.webhook_url,
             secrets_dir=args.secrets_dir,
+            tracing=False if args.no_tracing else None,
         )
     except (stack.StackError, ValueError, OSError) as exc:
         raise CommandError(str(exc)) from None
     for name, service in handle.services.items():
         print(f"{name:<18} {service.url}")
+    for name, why in handle.missing.items():
+        print(f"{name:<18} not started: {why}")
+    if "otel-collector" in handle.services:
+        print(f"apps send spans to {handle.otlp_endpoint} (OTEL_EXPORTER_OTLP_ENDPOINT)")
     print(f"apps register in {handle.sd_dir} (export TTA_OBSERVABILITY_SD_DIR={handle.sd_dir})")
     print(f"alertmanager secrets in {handle.secrets_dir}")
+    if handle.disabled:
+        print(f"left out, no secret file in {handle.secrets_dir}: {', '.join(handle.disabled)}")
     if handle.webhook_url:
         print(f"incident webhook: {_redacted(handle.webhook_url)}")
     else:
