@@ -42,7 +42,9 @@ SLO_NAME = "checkout"
 CI_JOB = "ci-lint"
 VERSION = "1.2.3"
 COMMIT = "abc1234"
-MAX_LABEL_VALUES = 30
+#: Low, so the per-call exception names of ``parse`` fold into __overflow__; above the workload's
+#: number of primitive names (about 40), so every primitive keeps its own series.
+MAX_LABEL_VALUES = 60
 LLM_BUDGET_USD_PER_HOUR = 7.5
 LLM_BUDGET_USD_PER_MONTH = 900.0
 
@@ -195,9 +197,33 @@ def run_workload(metrics_port: int, otlp_endpoint: str, sd_dir: str) -> None:
         from tta_observability import demo
 
         agent = tta.instrument(demo.build_workflow(), name="demo_agent", budget=demo.RUN_BUDGET)
+
+        class Saga:  # TTA.dev's SagaPrimitive shape: compensate when the forward step fails
+            def __init__(self, forward: Any, compensation: Any) -> None:
+                self.forward = forward
+                self.compensation = compensation
+
+            async def execute(self, input_data: Any, context: Any) -> Any:
+                try:
+                    return await self.forward.execute(input_data, context)
+                except Exception:
+                    await self.compensation.execute(input_data, context)
+                    raise
+
+        async def charge(i: Any, _ctx: Any) -> Any:
+            if i % 2:
+                raise ConnectionError("card declined")
+            return i
+
+        async def refund(i: Any, _ctx: Any) -> Any:
+            return i
+
+        saga = tta.instrument(Saga(demo.Lambda(charge), demo.Lambda(refund)), name="payment")
         n = 0
         while True:
             n += 1
+            with contextlib.suppress(Exception):
+                await saga.execute(n, demo.DemoContext(workflow_id=f"pay-{n}", session_id="smoke"))
             with contextlib.suppress(Exception):
                 ctx = demo.DemoContext(workflow_id=f"smoke-{n}", session_id="smoke")
                 # Every 20th run loops until its budget stops it (Runs stopped by budget).
