@@ -8,6 +8,13 @@ from .test_processes import _run
 
 
 def test_pool_workers_and_forked_children_are_counted_exactly(tmp_path: Path) -> None:
+    import subprocess
+
+    # What a process killed between writing its temporary file and renaming it leaves behind.
+    dead_pid = subprocess.Popen(["true"])
+    dead_pid.wait()
+    stale = tmp_path / f".1-1.proc.{dead_pid.pid}.tmp"
+    stale.write_bytes(b"half")
     out = _run(
         f"""
         import json, multiprocessing as mp, os, sys, time, urllib.request
@@ -66,3 +73,4 @@ def test_pool_workers_and_forked_children_are_counted_exactly(tmp_path: Path) ->
     proc_files = [f for f in out["files"] if f.endswith(".proc")]  # type: ignore[attr-defined]
     assert {f.split("-")[0] for f in proc_files} <= {str(out["me"])}
     assert "archive.dead" in out["files"]  # type: ignore[operator]
+    assert not stale.exists()

@@ -505,13 +505,21 @@ def _restore_sigterm_in_child() -> None:
 
 
 def _flush_then_die(files: Multiprocess) -> Callable[[int, Any], None]:
+    def die() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     def on_sigterm(signum: int, frame: Any) -> None:
+        if files.main_flushing:
+            # The signal interrupted this process's own last write (a pool worker ending
+            # normally when the pool terminates it): let that write finish, then die.
+            files.after_main_flush = die
+            return
         # In a thread, bounded: the interrupted main thread may hold a series lock.
         writer = threading.Thread(target=files.flush_dying, daemon=True)
         writer.start()
-        writer.join(1.0)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        writer.join(2.0)
+        die()
 
     return on_sigterm
 

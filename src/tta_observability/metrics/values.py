@@ -121,6 +121,10 @@ class Multiprocess:
         self.snapshot = snapshot
         #: Also run once per interval on the flusher thread (the port take-over).
         self.tick = tick
+        #: True while the main thread writes (a signal handler must then let it finish).
+        self.main_flushing = False
+        #: Run once the main thread's write ends (set by a signal handler that interrupted it).
+        self.after_main_flush: Callable[[], None] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._write_lock = threading.Lock()
@@ -151,11 +155,20 @@ class Multiprocess:
 
     def flush(self) -> None:
         """Write this process's values now (never raises: the app must not notice)."""
+        main = threading.current_thread() is threading.main_thread()
+        if main:
+            self.main_flushing = True
         try:
             with self._write_lock:
                 _write(self.path, _dump(self.snapshot()))
         except Exception as exc:  # a full disk must not break the app; the next flush retries
             report_internal_error("multiprocess file write", exc)
+        finally:
+            if main:
+                self.main_flushing = False
+                then, self.after_main_flush = self.after_main_flush, None
+                if then is not None:
+                    then()
 
     def flush_dying(self) -> None:
         """The last write of a process about to die of a signal.
@@ -214,6 +227,18 @@ class Multiprocess:
             out.append(raw)
         return out
 
+    def _remove_stale_temporaries(self) -> None:
+        """A process killed between writing its temporary file and renaming it leaves it."""
+        for tmp in self.directory.glob(".*.tmp"):
+            pid_text = tmp.name.rsplit(".", 2)[-2].removesuffix("dying")
+            try:
+                gone = not _alive(int(pid_text), "0")
+            except ValueError:
+                continue
+            if gone:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+
     def _compact(self, dead: list[Path]) -> list[tuple[str, str, list[Any]]] | None:
         """Fold the files of exited processes into the archive; return the archive."""
         archive_path = self.directory / _ARCHIVE
@@ -240,6 +265,7 @@ class Multiprocess:
                 for path in dead:
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
+                self._remove_stale_temporaries()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         return archive
