@@ -653,3 +653,32 @@ def test_register_rejects_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="label 'env' must be a string"):
         discovery.register(tmp_path, "127.0.0.1", 80, {"env": 1})  # type: ignore[dict-item]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_doctor_reports_what_the_stack_was_started_without(
+    running: stack.StackHandle, app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``doctor --workdir`` checks the stack at its own addresses; Jaeger, left out of this
+    stack, is reported as not part of it, not as a failure."""
+    from tta_observability.cli import main
+
+    wait_for(lambda: app_target_up(running.prometheus_url, APP), "the app target up")
+    metrics = f"http://{LOCALHOST}:{app.port}/metrics"
+    # This app is prometheus-client alone, no setup(): doctor's app checks are not the point.
+    args = ["doctor", "--workdir", str(running.workdir), "--app", metrics, "--skip", "app"]
+    args += ["--format", "json"]
+    code = main(args)
+    rows = {f"{r['component']}: {r['name']}": r for r in json.loads(capsys.readouterr().out)}
+    assert rows["jaeger: part of the stack"] == {
+        "component": "jaeger",
+        "name": "part of the stack",
+        "status": "SKIP",
+        "detail": "not part of this stack: not requested (tracing=False)",
+        "fix": "",
+    }
+    assert [k for k in rows if k.startswith("jaeger:")] == ["jaeger: part of the stack"]
+    assert {k: r["detail"] for k, r in rows.items() if r["status"] == "FAIL"} == {}
+    assert code == 0
+    assert rows["alertmanager: Alertmanager answers"]["detail"] == (
+        f"{running.alertmanager_url}/-/healthy"
+    )

@@ -1,15 +1,18 @@
-"""The monitoring stack without Docker: the shipped compose configs, run from local binaries.
+"""The monitoring stack without Docker: the shipped compose configs, run from local programs.
 
 ``stack_up()`` renders the very files under ``compose/`` for local addresses (compose service
 names become ``127.0.0.1:<port>``, container paths become directories in the work directory,
-Docker service discovery is dropped because there is no Docker) and starts Prometheus,
-Alertmanager and the Pushgateway from the Debian packages, plus VictoriaMetrics with the
-``longterm`` profile and a global Prometheus with the ``federation`` profile. A state file in the
-work directory records PIDs and ports so that ``stack_down()`` works from another process.
+Docker service discovery is dropped because there is no Docker; :mod:`._stack_render`,
+:mod:`._stack_tracing`) and starts Prometheus, Alertmanager, the Pushgateway, the Collector and
+Jaeger (the programs scripts/build-components.sh builds, else those on PATH:
+:mod:`._components`), plus VictoriaMetrics with the ``longterm`` profile and a global
+Prometheus with the ``federation`` profile. A state file in the work directory records PIDs and
+ports so that ``stack_down()`` works from another process.
 
 With ``native=False`` it copies the compose folder, the rules and the dashboards into the work
 directory and runs docker-compose on that copy (``--project-directory`` and ``--env-file`` in the
-work directory), so that an installed wheel never keeps state inside site-packages.
+work directory), so that an installed wheel never keeps state inside site-packages
+(:mod:`._stack_compose`).
 
 ``python -m tta_observability.mixin stack`` regenerates
 ``compose/prometheus/prometheus-longterm.yml`` (from :func:`longterm_yaml`).
@@ -21,12 +24,8 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import time
-import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,58 @@ import yaml
 from tta_observability import _stack_tracing as traces
 from tta_observability._components import components_dir, find_program, program_version
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability._stack_render import (
+    REMOTE_WRITE_URL,
+    VICTORIAMETRICS,
+    WEBHOOK_URL_ENV,
+    WEBHOOK_URL_FILE,
+    check_webhook_url,
+    dump_yaml,
+    render_alertmanager,
+    render_prometheus,
+    resolve_webhook_url,
+    substitute,
+    with_remote_write,
+)
 from tta_observability.discovery import SD_DIR_ENV
+
+#: Re-exported: the rendering functions live in _stack_render, the Docker variant in
+#: _stack_compose; callers keep using ``tta_observability.stack``.
+__all__ = [
+    "REMOTE_WRITE_URL",
+    "VICTORIAMETRICS",
+    "WEBHOOK_URL_ENV",
+    "WEBHOOK_URL_FILE",
+    "ServiceHandle",
+    "StackError",
+    "StackHandle",
+    "check_webhook_url",
+    "compose_dir",
+    "dump_yaml",
+    "longterm_yaml",
+    "render_alertmanager",
+    "render_prometheus",
+    "resolve_webhook_url",
+    "stack_down",
+    "stack_status",
+    "stack_up",
+    "substitute",
+    "with_remote_write",
+]
+#: Names of the Docker variant, imported from _stack_compose on first use (it imports this
+#: module, so it cannot be imported at the top).
+_COMPOSE_NAMES = frozenset(
+    {"export_compose", "read_env_file", "compose_command", "docker_engine_problem", "DOCKER_SOCKET"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _COMPOSE_NAMES:
+        from tta_observability import _stack_compose
+
+        return getattr(_stack_compose, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 PROFILES = ("longterm", "federation")
 STATE_FILE = "stack.json"
@@ -48,13 +98,11 @@ PROMETHEUS = "prometheus:9090"
 PROMETHEUS_GLOBAL = "prometheus-global:9090"
 ALERTMANAGER = "alertmanager:9093"
 PUSHGATEWAY = "pushgateway:9091"
-VICTORIAMETRICS = "victoriametrics:8428"
 COLLECTOR_TELEMETRY = "otel-collector:8888"
 COLLECTOR_METRICS = "otel-collector:8889"
 JAEGER_TELEMETRY = "jaeger:8888"
 PROMETHEUS_URL = f"http://{PROMETHEUS}"
 DOCKER_HOST_ALIAS = "host.docker.internal"
-REMOTE_WRITE_URL = f"http://{VICTORIAMETRICS}/api/v1/write"
 
 #: Container paths used by the compose file's volume mounts.
 CONTAINER_TTA_RULES = "/etc/prometheus/tta-rules/"
@@ -63,10 +111,6 @@ CONTAINER_FILE_SD = "/etc/prometheus/file_sd/"
 CONTAINER_AM_SECRETS = "/etc/alertmanager/secrets/"
 CONTAINER_AM_TEMPLATES = "/etc/alertmanager/templates/"
 
-#: The secret file the shipped alertmanager.yml reads the incident webhook address from
-#: (``url_file``, Alertmanager >= 0.26); the native stack inlines it as ``url`` for Debian's 0.25.
-WEBHOOK_URL_FILE = "incident_webhook_url"
-WEBHOOK_URL_ENV = "TTA_ALERT_WEBHOOK_URL"
 SECRETS_DIR_ENV = "TTA_ALERTMANAGER_SECRETS_DIR"
 #: Grafana's admin password in compose/.env; the compose file has no default for it.
 GRAFANA_PASSWORD_ENV = "GF_ADMIN_PASSWORD"
@@ -131,213 +175,10 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-# --- rendering the compose configs for local addresses ---------------------------------------
-
-
-def substitute(node: Any, replacements: Mapping[str, str]) -> Any:
-    """``node`` with every string rewritten by ``replacements`` (longest key first)."""
-    keys = sorted(replacements, key=len, reverse=True)
-    if isinstance(node, str):
-        for key in keys:
-            node = node.replace(key, replacements[key])
-        return node
-    if isinstance(node, list):
-        return [substitute(item, replacements) for item in node]
-    if isinstance(node, dict):
-        return {k: substitute(v, replacements) for k, v in node.items()}
-    return node
-
-
-def _local_only(scrape_config: dict[str, Any]) -> dict[str, Any] | None:
-    """The scrape config without Docker discovery or targets that are not local; None if empty."""
-    config = {k: v for k, v in scrape_config.items() if k != "docker_sd_configs"}
-    statics = [
-        {**sc, "targets": [t for t in sc.get("targets", []) if t.startswith(f"{LOCALHOST}:")]}
-        for sc in config.get("static_configs", [])
-    ]
-    statics = [sc for sc in statics if sc["targets"]]
-    if statics:
-        config["static_configs"] = statics
-    else:
-        config.pop("static_configs", None)
-    has_targets = any(k.endswith("_sd_configs") or k == "static_configs" for k in config)
-    return config if has_targets else None
-
-
-def render_prometheus(
-    config: Mapping[str, Any],
-    replacements: Mapping[str, str],
-    scrape_interval: str | None = None,
-    extra_rule_files: Sequence[str] = (),
-) -> dict[str, Any]:
-    """A compose Prometheus config rewritten for local processes."""
-    rendered: dict[str, Any] = substitute(dict(config), replacements)
-    scrape_configs = [_local_only(sc) for sc in rendered.get("scrape_configs", [])]
-    rendered["scrape_configs"] = [sc for sc in scrape_configs if sc is not None]
-    if extra_rule_files:
-        rendered["rule_files"] = [*rendered.get("rule_files", []), *extra_rule_files]
-    if scrape_interval:
-        glob = rendered.setdefault("global", {})
-        glob.update(
-            scrape_interval=scrape_interval,
-            evaluation_interval=scrape_interval,
-            scrape_timeout=scrape_interval,
-        )
-        for sc in rendered["scrape_configs"]:
-            for key in ("scrape_interval", "scrape_timeout"):
-                sc.pop(key, None)
-    return rendered
-
-
-def _set_group_timing(route: dict[str, Any], group_wait: str) -> None:
-    for key in ("group_wait", "group_interval"):
-        if key in route:
-            route[key] = group_wait
-    for child in route.get("routes", []):
-        _set_group_timing(child, group_wait)
-
-
-def check_webhook_url(url: str, source: str = "webhook URL") -> str:
-    """``url`` if it is an absolute http(s) URL, else a ValueError naming ``source``."""
-    url = url.strip()
-    parsed = urllib.parse.urlsplit(url)
-    if (
-        parsed.scheme not in ("http", "https")
-        or not parsed.hostname
-        or any(c.isspace() for c in url)
-    ):
-        raise ValueError(
-            f"{source} must be an absolute http:// or https:// URL with a host, got {url!r}"
-        )
-    return url
-
-
-def resolve_webhook_url(webhook_url: str | None, secrets_dir: Path) -> str | None:
-    """The incident webhook address: the argument, else ``$TTA_ALERT_WEBHOOK_URL``, else the
-    ``incident_webhook_url`` file in ``secrets_dir`` (the one the compose stack reads); None when
-    none is set."""
-    if webhook_url:
-        return check_webhook_url(webhook_url, "webhook_url")
-    if os.environ.get(WEBHOOK_URL_ENV):
-        return check_webhook_url(os.environ[WEBHOOK_URL_ENV], WEBHOOK_URL_ENV)
-    path = secrets_dir / WEBHOOK_URL_FILE
-    if path.is_file():
-        return check_webhook_url(path.read_text(encoding="utf-8"), str(path))
-    return None
-
-
-def _without_absent_secrets(
-    receiver: Mapping[str, Any], disabled: list[str] | None
-) -> dict[str, Any]:
-    """The receiver without integrations whose secret file (``*_file``) does not exist.
-
-    Alertmanager retries a notification whose secret is missing and logs each failure, every
-    few seconds while an alert fires; an integration nobody configured is better left out.
-    ``disabled`` collects ``receiver/integration`` names of what was dropped.
-    """
-    out: dict[str, Any] = {}
-    for key, value in receiver.items():
-        if not (key.endswith("_configs") and isinstance(value, list)):
-            out[key] = value
-            continue
-        kept = [item for item in value if not _absent_secret_files(item)]
-        if disabled is not None and len(kept) < len(value):
-            disabled.append(f"{receiver.get('name')}/{key.removesuffix('_configs')}")
-        if kept:
-            out[key] = kept
-    return out
-
-
-def _absent_secret_files(node: Any) -> list[str]:
-    """Paths named by ``*_file`` keys anywhere in ``node`` that do not exist."""
-    if isinstance(node, dict):
-        found = []
-        for key, value in node.items():
-            if key.endswith("_file") and isinstance(value, str):
-                if not Path(value).is_file():
-                    found.append(value)
-            else:
-                found += _absent_secret_files(value)
-        return found
-    if isinstance(node, list):
-        return [path for item in node for path in _absent_secret_files(item)]
-    return []
-
-
-def _inline_webhook_url(receiver: Mapping[str, Any], url: str | None) -> dict[str, Any]:
-    """The receiver with each ``url_file`` webhook given ``url`` instead, or dropped without one.
-
-    Alertmanager 0.25 (Debian) knows no ``url_file``; a webhook without an address is invalid.
-    """
-    hooks = []
-    for hook in receiver.get("webhook_configs", []):
-        if "url_file" in hook:
-            if url is None:
-                continue
-            hook = {"url": url, **{k: v for k, v in hook.items() if k != "url_file"}}
-        hooks.append(hook)
-    out = {k: v for k, v in receiver.items() if k != "webhook_configs"}
-    if hooks:
-        out["webhook_configs"] = hooks
-    return out
-
-
-def render_alertmanager(
-    config: Mapping[str, Any],
-    replacements: Mapping[str, str],
-    group_wait: str | None = None,
-    webhook_url: str | None = None,
-    *,
-    keep_url_file: bool = False,
-    disabled: list[str] | None = None,
-) -> dict[str, Any]:
-    """A compose Alertmanager config rewritten for local paths and ``webhook_url`` (None drops
-    the incident webhook); ``group_wait`` speeds up tests.
-
-    ``keep_url_file`` (Alertmanager >= 0.26) keeps the shipped ``url_file``, whose file the caller
-    writes; otherwise the URL is inlined. With ``disabled`` (a list to fill), integrations whose
-    secret files do not exist are left out.
-    """
-    rendered: dict[str, Any] = substitute(dict(config), replacements)
-    receivers = rendered.get("receivers", [])
-    if not keep_url_file:
-        receivers = [_inline_webhook_url(r, webhook_url) for r in receivers]
-    if disabled is not None:
-        receivers = [_without_absent_secrets(r, disabled) for r in receivers]
-    rendered["receivers"] = receivers
-    if group_wait:
-        route = rendered["route"]
-        route["group_wait"] = route["group_interval"] = group_wait
-        _set_group_timing(route, group_wait)
-    return rendered
-
-
-def with_remote_write(config: Mapping[str, Any], url: str = REMOTE_WRITE_URL) -> dict[str, Any]:
-    """``config`` plus a remote_write queue to ``url`` (the long-term profile)."""
-    return {
-        **config,
-        "remote_write": [
-            {
-                "url": url,
-                "queue_config": {
-                    "capacity": 10000,
-                    "max_shards": 10,
-                    "max_samples_per_send": 5000,
-                    "batch_send_deadline": "5s",
-                },
-            }
-        ],
-    }
-
-
 def longterm_yaml(base_path: Path | None = None) -> str:
     """The text of ``prometheus-longterm.yml``, generated from ``prometheus.yml``."""
     base = load_yaml(base_path or compose_dir() / "prometheus" / "prometheus.yml")
     return LONGTERM_HEADER + dump_yaml(with_remote_write(base))
-
-
-def dump_yaml(data: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=False, width=100)
 
 
 # --- running it ------------------------------------------------------------------------------
@@ -508,7 +349,9 @@ def stack_up(
     profiles = normalize_profiles(profile)
     work = Path(workdir).resolve()
     if not native:
-        return _compose_up(work, profiles, sd_dir, secrets_dir, webhook_url)
+        from tta_observability._stack_compose import compose_up
+
+        return compose_up(work, profiles, sd_dir, secrets_dir, webhook_url)
     if (work / STATE_FILE).exists():
         existing = _read_state(work)
         alive = [n for n, s in existing["services"].items() if _is_ours(s.get("pid"), work)]
@@ -873,7 +716,9 @@ def stack_down(workdir: str | os.PathLike[str]) -> list[str]:
         return []
     state = _read_state(work)
     if state.get("mode") == "compose":
-        _compose(work, state.get("profiles", []), "down", env=state.get("env"))
+        from tta_observability._stack_compose import compose
+
+        compose(work, state.get("profiles", []), "down", env=state.get("env"))
         (work / STATE_FILE).unlink()
         return ["compose"]
     stopped: list[str] = []
@@ -884,219 +729,3 @@ def stack_down(workdir: str | os.PathLike[str]) -> list[str]:
             stopped.append(name)
     (work / STATE_FILE).unlink()
     return stopped
-
-
-# --- the Docker variant ----------------------------------------------------------------------
-
-
-#: Folders of the compose tree that hold the user's files (secrets, discovered targets): only their
-#: README and .gitignore are shipped; a checkout's real secrets are never copied.
-_USER_DIRS = ("alertmanager/secrets", "file_sd")
-_SHIPPED_IN_USER_DIRS = frozenset({"README.md", ".gitignore"})
-#: The compose file mounts the repository's rules/ and dashboards/ next to compose/; in the work
-#: directory they sit inside the project directory.
-_EXPORT_MOUNTS = {"- ../rules:": "- ./rules:", "- ../dashboards:": "- ./dashboards:"}
-_COMPOSE_PORTS = {
-    "prometheus": ("PROMETHEUS_PORT", 9090),
-    "alertmanager": ("ALERTMANAGER_PORT", 9093),
-    "pushgateway": ("PUSHGATEWAY_PORT", 9091),
-}
-
-
-def _shipped_compose_files(src: Path) -> list[Path]:
-    files = []
-    for path in sorted(src.rglob("*")):
-        rel = path.relative_to(src)
-        if not path.is_file() or rel == Path(".env"):
-            continue
-        folder = rel.parent.as_posix()
-        if (
-            any(folder == d or folder.startswith(f"{d}/") for d in _USER_DIRS)
-            and rel.name not in _SHIPPED_IN_USER_DIRS
-        ):
-            continue
-        files.append(rel)
-    return files
-
-
-def _mirror(src: Path, dst: Path) -> None:
-    """Make ``dst`` hold exactly the files of ``src``: stale ones from an older version go."""
-    shipped = {p.relative_to(src) for p in src.rglob("*") if p.is_file()}
-    if dst.is_dir():
-        for path in dst.rglob("*"):
-            if path.is_file() and path.relative_to(dst) not in shipped:
-                path.unlink()
-    for rel in sorted(shipped):
-        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / rel, dst / rel)
-
-
-def export_compose(workdir: str | os.PathLike[str]) -> Path:
-    """Copy the compose folder, ``rules/`` and ``dashboards/`` into ``workdir``; return it.
-
-    The copy runs on its own (``cd workdir && docker-compose up -d`` works). Shipped files are
-    overwritten so that an upgrade arrives; ``.env``, secrets and discovered targets are never
-    touched. ``rules/`` and ``dashboards/`` mirror the shipped ones: put your own rules in
-    ``prometheus/rules/``.
-    """
-    work = Path(workdir).resolve()
-    root = assets_root().resolve()
-    shipped_dirs = [root / name for name in ("compose", "rules", "dashboards")]
-    if work == root or any(work == d or d in work.parents for d in shipped_dirs):
-        raise StackError(f"work directory {work} is inside the shipped assets: choose another")
-    src = compose_dir()
-    for rel in _shipped_compose_files(src):
-        (work / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src / rel, work / rel)
-    compose_file = work / "docker-compose.yml"
-    text = compose_file.read_text(encoding="utf-8")
-    for old, new in _EXPORT_MOUNTS.items():
-        if text.count(old) != 1:
-            raise StackError(f"{src / 'docker-compose.yml'}: expected one {old!r} volume")
-        text = text.replace(old, new)
-    compose_file.write_text(text, encoding="utf-8")
-    for name in ("rules", "dashboards"):
-        _mirror(root / name, work / name)
-    for name in _USER_DIRS:
-        (work / name).mkdir(parents=True, exist_ok=True)
-    return work
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines of a docker-compose ``.env`` file (comments and blanks skipped)."""
-    values = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
-def compose_command(work: Path, profiles: Sequence[str], *command: str) -> list[str]:
-    """The docker-compose command line for the copy in ``work`` (see :func:`export_compose`)."""
-    exe = shutil.which("docker-compose")
-    if exe is None:
-        raise StackError("docker-compose not found on PATH; use the native stack (native=True)")
-    args = [
-        exe,
-        "-f",
-        str(work / "docker-compose.yml"),
-        "--project-directory",
-        str(work),
-        "--env-file",
-        str(work / ".env"),
-        "-p",
-        COMPOSE_PROJECT,
-    ]
-    for name in profiles:
-        args += ["--profile", name]
-    return [*args, *command]
-
-
-DOCKER_SOCKET = "/var/run/docker.sock"
-
-
-def docker_engine_problem(timeout: float = 2.0) -> str | None:
-    """Why no Docker engine answers (``$DOCKER_HOST``, else the default socket); None if one does.
-
-    docker-compose 1.x answers a missing engine with a long Python traceback; this says it in a
-    line before docker-compose runs.
-    """
-    host = os.environ.get("DOCKER_HOST") or f"unix://{DOCKER_SOCKET}"
-    parsed = urllib.parse.urlsplit(host)
-    try:
-        if parsed.scheme == "unix":
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(timeout)
-                sock.connect(parsed.path)
-        elif parsed.scheme in ("tcp", "http", "https") and parsed.hostname:
-            port = parsed.port or (2376 if parsed.scheme == "https" else 2375)
-            socket.create_connection((parsed.hostname, port), timeout=timeout).close()
-        else:
-            return None  # ssh:// and other transports: let docker-compose try
-    except OSError as exc:
-        return f"no Docker engine answers at {host} ({exc.strerror or exc})"
-    return None
-
-
-def _compose(
-    work: Path, profiles: Sequence[str], *command: str, env: Mapping[str, str] | None = None
-) -> None:
-    run_env = {**os.environ, **(env or {})}
-    if "longterm" in profiles:
-        run_env.setdefault("TTA_PROMETHEUS_CONFIG", "prometheus-longterm.yml")
-    argv = compose_command(work, profiles, *command)
-    result = subprocess.run(argv, env=run_env, cwd=work, check=False)
-    if result.returncode != 0:
-        raise StackError(f"docker-compose {' '.join(command)} failed (exit {result.returncode})")
-
-
-def _compose_up(
-    work: Path,
-    profiles: tuple[str, ...],
-    sd_dir: str | os.PathLike[str] | None,
-    secrets_dir: str | os.PathLike[str] | None,
-    webhook_url: str | None,
-) -> StackHandle:
-    export_compose(work)
-    env_file = work / ".env"
-    if not env_file.is_file():
-        raise StackError(
-            f"{env_file} is missing: copy {work / '.env.example'} to it and set "
-            "GF_ADMIN_PASSWORD (there is no default password)"
-        )
-    dotenv = read_env_file(env_file)
-
-    def setting(key: str) -> str | None:
-        # docker-compose lets the process environment win over .env; so do we.
-        return os.environ.get(key) or dotenv.get(key) or None
-
-    def folder(arg: str | os.PathLike[str] | None, key: str, default: Path) -> Path:
-        if arg is not None:
-            return Path(arg).resolve()
-        # Relative paths in .env are relative to the project directory, as for docker-compose.
-        return (work / (setting(key) or default)).resolve()
-
-    # Grafana's entrypoint refuses an empty password, but only inside a restarting container:
-    # say it here, before anything starts.
-    if not setting(GRAFANA_PASSWORD_ENV):
-        raise StackError(
-            f"{GRAFANA_PASSWORD_ENV} is not set in {env_file} or the environment: set it "
-            "(there is no default password)"
-        )
-    sd = folder(sd_dir, SD_DIR_ENV, work / "file_sd")
-    secrets_path = folder(secrets_dir, SECRETS_DIR_ENV, work / "alertmanager" / "secrets")
-    secrets_path.mkdir(parents=True, exist_ok=True)
-    given = webhook_url or setting(WEBHOOK_URL_ENV)
-    if given:
-        source = "webhook_url" if webhook_url else WEBHOOK_URL_ENV
-        _write_private(secrets_path / WEBHOOK_URL_FILE, check_webhook_url(given, source) + "\n")
-    hook = resolve_webhook_url(None, secrets_path) if not given else given.strip()
-    services = {}
-    for name, (key, default) in _COMPOSE_PORTS.items():
-        value = setting(key) or str(default)
-        if not value.isdigit() or not 0 < int(value) < 65536:
-            raise ValueError(f"{key} must be a port from 1 to 65535, got {value!r}")
-        url = f"http://{LOCALHOST}:{value}"
-        services[name] = ServiceHandle(name, int(value), None, url)
-    env = {SD_DIR_ENV: str(sd), SECRETS_DIR_ENV: str(secrets_path)}
-    problem = docker_engine_problem()
-    if problem:
-        raise StackError(
-            f"{problem}: start Docker, or run the stack from local programs with "
-            "`tta-observability stack up --native`"
-        )
-    _compose(work, profiles, "up", "-d", env=env)
-    state = {
-        "mode": "compose",
-        "workdir": str(work),
-        "profiles": list(profiles),
-        "env": env,
-        "sd_dir": str(sd),
-        # docker-compose owns the containers: no PIDs to record, only where they listen.
-        "services": {},
-        "urls": {n: s.url for n, s in services.items()},
-    }
-    (work / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
-    return StackHandle(work, profiles, services, sd, secrets_path, hook)
