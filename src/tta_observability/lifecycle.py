@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from . import __about__, _tracing, discovery, llm, logs
 from . import contract as c
@@ -33,6 +33,7 @@ from . import slo_file as slo_file_mod
 from ._settings import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from ._state import STATE, logger
 from .metrics import STORE, MetricStore
+from .metrics.http import asgi_app, start_server, wsgi_app
 from .metrics.values import Multiprocess
 from .observed import bind_slo, unbind_slo
 from .slo import SLO
@@ -335,7 +336,7 @@ def _start_server(handle: Handle) -> Closer:
     host, port = handle.settings.metrics_host, handle.settings.metrics_port
     assert port is not None
     try:
-        server, _thread = start_http_server(port, addr=host, registry=handle.registry)
+        server, _thread = start_server(port, host, handle.registry)
     except OSError as exc:
         if handle.store.multiprocess is not None and not _held_by_this_process(port):
             # The expected case with several workers: one of them serves the sum of all, and
@@ -381,7 +382,7 @@ def _claim_port(handle: Handle) -> None:
         return  # never asked for, or given up: only a lost race is retried
     host = handle.settings.metrics_host
     try:
-        server, _thread = start_http_server(port, addr=host, registry=handle.registry)
+        server, _thread = start_server(port, host, handle.registry)
     except OSError:
         return
     _serving(handle, server, host)
@@ -621,16 +622,12 @@ def metrics_wsgi_app(registry: CollectorRegistry | None = None) -> Any:
 
     For apps that pass ``metrics_port=None`` and serve metrics themselves.
     """
-    from prometheus_client import make_wsgi_app
-
-    return make_wsgi_app(_registry(registry))
+    return wsgi_app(_registry(registry))
 
 
 def metrics_asgi_app(registry: CollectorRegistry | None = None) -> Any:
     """An ASGI app serving /metrics, for ``metrics_port=None``."""
-    from prometheus_client import make_asgi_app
-
-    return make_asgi_app(_registry(registry))
+    return asgi_app(_registry(registry))
 
 
 def _registry(registry: CollectorRegistry | None) -> CollectorRegistry:

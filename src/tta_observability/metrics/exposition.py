@@ -8,7 +8,9 @@ multiprocess file (:mod:`.values`) and to merge across processes. Label sets, he
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
@@ -71,3 +73,104 @@ def to_metrics(families: Iterable[RawFamily]) -> Iterator[Metric]:
         for name, labels, value, ex in raw.samples:
             fam.add_sample(name, dict(labels), value, exemplar=_exemplar(ex) if ex else None)
         yield fam
+
+
+_scrape = threading.local()
+
+
+def deferred() -> list[Any] | None:
+    """In a scrape by our endpoint, the list where a store defers itself to render its own text."""
+    return getattr(_scrape, "deferred", None)
+
+
+def defer_stores() -> list[Any]:
+    out: list[Any] = []
+    _scrape.deferred = out
+    return out
+
+
+def stop_deferring() -> None:
+    _scrape.deferred = None
+
+
+# Pre-rendered exposition: the scrape path of the library's own families.
+#
+# prometheus-client turns every sample into a ``Sample`` tuple and a label dict, then sorts,
+# escapes and formats the labels again on every scrape. A series' name and labels do not change
+# once it exists, so its ``name{labels} `` prefix is rendered once, cached, and a scrape only
+# formats values (and, in OpenMetrics, exemplars) and joins one list into the body.
+
+_SPECIAL = {"inf": "+Inf", "-inf": "-Inf", "nan": "NaN"}
+
+
+def format_value(value: float) -> str:
+    """A sample value as Prometheus parses it (``repr``; Go reads ``1e+16`` and ``0.5`` alike)."""
+    text = repr(float(value))
+    return _SPECIAL.get(text, text)
+
+
+def _escape_label_value(value: str) -> str:
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _prefix(name: str, labels: Labels) -> str:
+    if not labels:
+        return name + " "
+    body = ",".join(f'{k}="{_escape_label_value(v)}"' for k, v in sorted(labels))
+    return f"{name}{{{body}}} "
+
+
+def _header(fam: RawFamily, openmetrics: bool) -> str:
+    if openmetrics:
+        doc = _escape_label_value(fam.documentation)
+        return f"# HELP {fam.name} {doc}\n# TYPE {fam.name} {fam.type}\n"
+    # The classic text format names a counter family with its _total suffix.
+    name = f"{fam.name}_total" if fam.type == "counter" else fam.name
+    doc = fam.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    return f"# HELP {name} {doc}\n# TYPE {name} {fam.type}\n"
+
+
+def _exemplar_text(raw: RawExemplar) -> str:
+    trace_id, span_id, value, ts = raw
+    return (
+        f' # {{span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} '
+        f"{format_value(value)} {float(ts)!r}"
+    )
+
+
+class Renderer:
+    """Renders raw families to OpenMetrics or the classic text format, prefixes cached."""
+
+    __slots__ = ("_headers", "_prefixes")
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[str, Labels], str] = {}
+        self._headers: dict[tuple[str, bool], str] = {}
+
+    def render(self, families: Iterable[RawFamily], openmetrics: bool) -> str:
+        """The body for ``families`` (without OpenMetrics' ``# EOF``), built by one join."""
+        prefixes = self._prefixes
+        out: list[str] = []
+        append = out.append
+        seen = 0
+        for fam in families:
+            header = self._headers.get((fam.name, openmetrics))
+            if header is None:
+                header = self._headers[(fam.name, openmetrics)] = _header(fam, openmetrics)
+            append(header)
+            for name, labels, value, ex in fam.samples:
+                key = (name, labels)
+                prefix = prefixes.get(key)
+                if prefix is None:
+                    prefix = prefixes[key] = _prefix(name, labels)
+                append(prefix)
+                text = repr(float(value))
+                append(_SPECIAL.get(text, text))
+                if ex is not None and openmetrics:
+                    append(_exemplar_text(ex))
+                append("\n")
+            seen += len(fam.samples)
+        if len(prefixes) > 2 * seen + 1024:
+            # Series of an earlier service name or environment, or of merged files gone since.
+            prefixes.clear()
+        return "".join(out)

@@ -22,7 +22,7 @@ from prometheus_client.utils import floatToGoString
 from .. import contract as c
 from ..slo import SLO
 from . import exposition
-from .exposition import RawExemplar, RawFamily, new_family
+from .exposition import Labels, RawExemplar, RawFamily, new_family
 from .values import Multiprocess
 
 logger = logging.getLogger("tta_observability")
@@ -117,9 +117,11 @@ class OutcomeSeries:
     ``record`` is the hot path: one lock, a bisect and a few integer updates.
     """
 
-    __slots__ = ("hist", "lock", "status_counts", "status_exemplars")
+    __slots__ = ("hist", "label_sets", "lock", "status_counts", "status_exemplars")
 
     def __init__(self) -> None:
+        #: The series' label sets, made by its first scrape (see :class:`LabelSets`).
+        self.label_sets: LabelSets | None = None
         self.lock = threading.Lock()
         self.status_counts = [0] * len(c.STATUSES)
         self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
@@ -136,6 +138,29 @@ class OutcomeSeries:
                 ex = (trace_id, span_id, duration, time.time())
                 hist.exemplars[i] = ex
                 self.status_exemplars[status] = ex
+
+
+class LabelSets:
+    """One outcome series' label sets, made once per common labels, reused by every scrape.
+
+    The same tuples every scrape: no label dict is built per sample, and the renderer finds
+    each sample's pre-rendered prefix by them.
+    """
+
+    __slots__ = ("base", "buckets", "common", "statuses")
+
+    def __init__(self, common: Labels, own: Labels) -> None:
+        self.common = common
+        self.base = (*common, *own)
+        self.statuses = tuple((*self.base, ("status", status)) for status in STATUS_INDEX)
+        self.buckets = tuple((*self.base, ("le", le)) for le in _LE)
+
+
+def _label_sets(series: OutcomeSeries, common: Labels, own: Labels) -> LabelSets:
+    sets = series.label_sets
+    if sets is None or sets.common is not common:
+        sets = series.label_sets = LabelSets(common, own)
+    return sets
 
 
 class PrimitiveSeries(OutcomeSeries):
@@ -305,6 +330,8 @@ class MetricStore(Collector):
         self.counters: dict[str, LabeledCounter] = {}
         #: Set by ``setup(multiprocess_dir=...)``: scrapes then sum every process's values.
         self.multiprocess: Multiprocess | None = None
+        self.renderer = exposition.Renderer()
+        self._common: Labels = ()
         for metric in c.METRICS:
             if (
                 metric.group in ("recovery", "llm", "export", "budget")
@@ -435,21 +462,43 @@ class MetricStore(Collector):
         return exposition.describe(_EMITTED)
 
     def collect(self) -> Iterator[Metric]:
+        deferred = exposition.deferred()
+        if deferred is not None:
+            # A scrape by our own endpoint: it renders this store's text itself (render()),
+            # without prometheus-client's per-sample objects.
+            deferred.append(self)
+            return iter(())
+        return exposition.to_metrics(self.families())
+
+    def families(self) -> list[RawFamily]:
+        """What a scrape returns: this process's values, or every process's in multiprocess mode."""
         families = self.raw()
         if self.multiprocess is not None:
             families = self.multiprocess.aggregate(families)
-        return exposition.to_metrics(families)
+        return families
+
+    def render(self, openmetrics: bool) -> str:
+        """This store's exposition text (no ``# EOF``), series prefixes rendered once."""
+        return self.renderer.render(self.families(), openmetrics)
 
     def raw(self) -> list[RawFamily]:
         """This process's own samples (in multiprocess mode too), as raw families."""
         return list(self._raw())
 
+    def common_labels(self) -> Labels:
+        """The common label pairs, the same tuple until setup() changes them."""
+        common = (("service_name", self.service_name), ("environment", self.environment))
+        if common != self._common:
+            self._common = common
+        return self._common
+
     def _raw(self) -> Iterator[RawFamily]:
-        common = {"service_name": self.service_name, "environment": self.environment}
+        common_pairs = self.common_labels()
+        common = dict(common_pairs)
         self._count_overflows()
-        yield from self._collect_primitives(common)
+        yield from self._collect_primitives(common_pairs)
         yield from self._collect_slos(common)
-        yield from self._collect_workflows(common)
+        yield from self._collect_workflows(common_pairs)
         yield from self._collect_shape(common)
         yield self._collect_first_items(common)
         for counter in self.counters.values():
@@ -489,26 +538,33 @@ class MetricStore(Collector):
                 if total:
                     overflow.values[(g.metric, g.label)] = float(total)
 
-    def _collect_primitives(self, common: dict[str, str]) -> Iterator[RawFamily]:
+    def _collect_primitives(self, common: Labels) -> Iterator[RawFamily]:
         execs = new_family(c.PRIMITIVE_EXECUTIONS)
         errors = new_family(c.PRIMITIVE_ERRORS)
         duration = new_family(c.PRIMITIVE_DURATION)
         in_flight = new_family(c.PRIMITIVE_IN_FLIGHT)
         with self.lock:
             series_list = list(self.primitives.values())
+        in_flight_name = c.PRIMITIVE_IN_FLIGHT.name
         for s in series_list:
-            labels = {**common, "primitive_type": s.ptype, "primitive_name": s.name}
-            _add_outcomes(s, labels, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
-            with s.lock:
-                errs = sorted(s.errors.items())
-            for (error_type, origin, workflow), n in errs:
-                errors.add_sample(
-                    c.PRIMITIVE_ERRORS.name,
-                    {**labels, "error_type": error_type, "origin": origin, "workflow": workflow},
-                    float(n),
-                )
-            flying = s.in_flight
-            in_flight.add_sample(c.PRIMITIVE_IN_FLIGHT.name, labels, float(flying))
+            sets = _label_sets(s, common, (("primitive_type", s.ptype), ("primitive_name", s.name)))
+            _add_outcomes(s, sets, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
+            if s.errors:
+                with s.lock:
+                    errs = sorted(s.errors.items())
+                labels = dict(sets.base)
+                for (error_type, origin, workflow), n in errs:
+                    errors.add_sample(
+                        c.PRIMITIVE_ERRORS.name,
+                        {
+                            **labels,
+                            "error_type": error_type,
+                            "origin": origin,
+                            "workflow": workflow,
+                        },
+                        float(n),
+                    )
+            in_flight.samples.append((in_flight_name, sets.base, float(s.in_flight), None))
         yield from (execs, errors, duration, in_flight)
 
     def _collect_slos(self, common: dict[str, str]) -> Iterator[RawFamily]:
@@ -533,14 +589,14 @@ class MetricStore(Collector):
                 )
         yield from (requests, bad, objective, threshold)
 
-    def _collect_workflows(self, common: dict[str, str]) -> Iterator[RawFamily]:
+    def _collect_workflows(self, common: Labels) -> Iterator[RawFamily]:
         execs = new_family(c.WORKFLOW_EXECUTIONS)
         duration = new_family(c.WORKFLOW_DURATION)
         with self.lock:
             wfs = list(self.workflows.values())
         for w in wfs:
-            labels = {**common, "workflow": w.workflow}
-            _add_outcomes(w, labels, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
+            sets = _label_sets(w, common, (("workflow", w.workflow),))
+            _add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
 
     def _collect_first_items(self, common: dict[str, str]) -> RawFamily:
@@ -629,16 +685,9 @@ def _family(
     return fam
 
 
-def _exemplar(raw: RawExemplar | None, counter: bool = False) -> RawExemplar | None:
-    if raw is None or not counter:
-        return raw
-    # A counter's exemplar counts one call.
-    return (raw[0], raw[1], 1.0, raw[3])
-
-
 def _add_outcomes(
     series: OutcomeSeries,
-    labels: dict[str, str],
+    sets: LabelSets,
     execs: RawFamily,
     execs_metric: c.Metric,
     duration: RawFamily,
@@ -651,14 +700,19 @@ def _add_outcomes(
         buckets = list(series.hist.buckets)
         bucket_ex = list(series.hist.exemplars)
         total = series.hist.sum
-    for status, i in STATUS_INDEX.items():
-        execs.add_sample(
-            execs_metric.name,
-            {**labels, "status": status},
-            float(counts[i]),
-            exemplar=_exemplar(status_ex[i], counter=True),
-        )
-    _add_histogram(duration, duration_metric.name, labels, buckets, bucket_ex, total)
+    name = execs_metric.name
+    add = execs.samples.append
+    for labels, n, ex in zip(sets.statuses, counts, status_ex, strict=True):
+        # A counter's exemplar counts one call.
+        add((name, labels, float(n), None if ex is None else (ex[0], ex[1], 1.0, ex[3])))
+    name = duration_metric.name
+    bucket, add = f"{name}_bucket", duration.samples.append
+    cumulative = 0
+    for labels, n, ex in zip(sets.buckets, buckets, bucket_ex, strict=True):
+        cumulative += n
+        add((bucket, labels, float(cumulative), ex))
+    add((f"{name}_count", sets.base, float(cumulative), None))
+    add((f"{name}_sum", sets.base, total, None))
 
 
 def _add_histogram(
@@ -677,7 +731,7 @@ def _add_histogram(
             f"{name}_bucket",
             {**labels, "le": le_value},
             float(cumulative),
-            exemplar=_exemplar(ex),
+            exemplar=ex,
         )
     fam.add_sample(f"{name}_count", labels, float(cumulative))
     fam.add_sample(f"{name}_sum", labels, total)
