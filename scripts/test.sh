@@ -49,29 +49,40 @@ fi
 # Any arguments go to pytest.
 "$python" -m pytest -q "$@"
 
-# The library tests on the other Pythons the package supports (TTA.dev itself needs 3.12+): each
-# in a venv of its own (.venv312, .venv313), made on first use. The whole suite ran above, on one.
+# The library's own tests (not the shipped assets, the stack or the CLI, which do not depend on the
+# interpreter or the OpenTelemetry version) once more on each other supported Python and on the lowest
+# dependency versions pyproject.toml allows: each in a venv of its own, made on first use.
+library_tests=(
+    tests/test_observed.py tests/test_primitives.py tests/test_ttadev.py tests/test_ttadev_coexist.py
+    tests/test_concurrency.py tests/test_context.py tests/test_logs.py tests/test_setup.py
+    tests/test_lifecycle.py tests/test_exposition.py tests/test_multiprocess.py tests/test_processes.py
+    tests/test_budget.py tests/test_workflow_map.py tests/test_failure_origin.py
+    tests/test_time_to_first_item.py tests/test_llm.py tests/test_llm_budget.py tests/test_llm_prices.py
+    tests/test_llm_ratelimit.py tests/test_llm_waste.py tests/test_contract.py
+)
+run_library_tests() {  # VENV PYTHON LABEL [pip arguments...]
+    local venv=$1 interpreter=$2 label=$3
+    shift 3
+    [ -x "$venv/bin/python" ] || "$interpreter" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" -e '.[test]'
+    echo "test.sh: library tests on $label"
+    "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider "${library_tests[@]}"
+}
+
+# TTA.dev itself needs 3.12+.
 for version in 3.12 3.13; do
-    python=$(command -v "python$version" || true)
-    if [ -z "$python" ]; then
-        python=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null \
+    interpreter=$(command -v "python$version" || true)
+    if [ -z "$interpreter" ]; then
+        interpreter=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null \
             | sort -V | tail -n 1 || true)
     fi
-    if [ -z "$python" ]; then
+    if [ -z "$interpreter" ]; then
         echo "test.sh: no Python $version found (python$version, pyenv); skipping its run" >&2
         continue
     fi
-    venv=".venv${version/./}"
-    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-    echo "test.sh: library tests on $("$venv/bin/python" --version)"
-    "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider
+    run_library_tests ".venv${version/./}" "$interpreter" "$("$interpreter" --version)"
 done
 
-# The library tests once more on the lowest dependency versions pyproject.toml allows
-# (constraints-lowest.txt), in a venv of their own, so that its lower bounds stay true.
-[ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
-.venv-lowest/bin/python -m pip install -q --disable-pip-version-check \
-    -c constraints-lowest.txt -e '.[test]'
-echo "test.sh: library tests on the lowest allowed dependency versions"
-.venv-lowest/bin/python -m pytest -q -m "not slow" -p no:cacheprovider
+# The lower bounds in pyproject.toml stay true (constraints-lowest.txt pins them).
+run_library_tests .venv-lowest python3 "the lowest allowed dependency versions" \
+    -c constraints-lowest.txt
