@@ -11,7 +11,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 import tta_observability as tto
 from tta_observability import _settings
+from tta_observability import contract as c
 from tta_observability._servers import LOCALHOST
+from tta_observability.lifecycle import current
+from tta_observability.testing import capture
 
 from .otlp_receiver import HttpReceiver
 from .test_setup import _run_app
@@ -132,3 +135,19 @@ def test_port_held_by_this_process_default_registry_says_metrics_are_served_ther
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_capture_counts_from_where_series_stood_when_setup_renames_the_service() -> None:
+    @tto.observed(name="capture_across_setup")
+    def step() -> None:
+        pass
+
+    step()  # counted before the capture, under whatever service the process had
+    assert current() is None
+    with capture() as cap:
+        handle = tto.setup(service_name="renamed-inside-capture", metrics_port=None)
+        try:
+            step()
+        finally:
+            handle.shutdown()
+    assert cap.value(c.PRIMITIVE_EXECUTIONS.name, primitive_name="capture_across_setup") == 1

@@ -51,6 +51,11 @@ def _read(
     return values, types, exemplars
 
 
+def _without_service(key: SampleKey) -> SampleKey:
+    name, items = key
+    return name, tuple(item for item in items if item[0] not in contract.COMMON_LABELS)
+
+
 def _check_names(sample: str, labels: dict[str, str]) -> None:
     """A misspelt metric or label would otherwise read as 0 and let ``== 0`` pass unchecked."""
     metric = next((m for m in contract.METRICS if sample in m.series_names), None)
@@ -69,7 +74,10 @@ class Capture:
     def __init__(self, exporter: InMemorySpanExporter, store: MetricStore) -> None:
         self._exporter = exporter
         self._store = store
-        self._before, _, _ = _read(store)
+        before, _, _ = _read(store)
+        # Keyed without the service's own labels: a setup() inside the block (the demo, an app
+        # under test) renames the service, and its series must still count from where they stood.
+        self._before = {_without_service(key): value for key, value in before.items()}
 
     @property
     def spans(self) -> list[ReadableSpan]:
@@ -95,7 +103,7 @@ class Capture:
             if types.get(name) == "gauge":
                 yield key, value
             else:
-                yield key, value - self._before.get(key, 0.0)
+                yield key, value - self._before.get(_without_service(key), 0.0)
 
     def value(self, sample: str, **labels: str) -> float:
         """Sum over the series of ``sample`` whose labels include ``labels``.
