@@ -1,11 +1,11 @@
 """Scrape cost of the library's store against prometheus-client exposing the same series.
 
 For P primitives, each called once inside a sampled span (so every executions and bucket series
-has its exemplar), the library's store is exposed in OpenMetrics as its endpoint serves it
-(pre-rendered series, :func:`tta_observability.metrics.http.scrape`); the baseline is
-prometheus-client's own Counter/Histogram/Gauge children with the same names, labels, buckets
-and exemplars, rendered by prometheus-client's OpenMetrics generator, in this process; the
-figures are medians over rounds. Also printed: samples per plain @observed function at rest.
+has its exemplar; plain functions, so no workflow series), the library's store is exposed in
+OpenMetrics as its endpoint serves it (pre-rendered series: metrics.http.scrape); the baseline
+is prometheus-client's own Counter/Histogram/Gauge children with the same names, labels,
+buckets and exemplars, rendered by prometheus-client's OpenMetrics generator, in this process.
+The figures are medians over rounds. Also printed: samples per plain @observed function at rest.
 
     python benchmarks/bench_scrape.py                  # 1,000 primitives
     python benchmarks/bench_scrape.py --primitives 100 --rounds 9
@@ -51,7 +51,6 @@ def _baseline(n: int) -> tuple[CollectorRegistry, int]:
     registry = CollectorRegistry()
     common = ("service_name", "environment")
     p = (*common, "primitive_type", "primitive_name")
-    w = (*common, "workflow")
     execs = Counter("tta_primitive_executions", "calls", (*p, "status"), registry=registry)
     duration = Histogram(
         "tta_primitive_duration_seconds",
@@ -61,14 +60,6 @@ def _baseline(n: int) -> tuple[CollectorRegistry, int]:
         buckets=contract.DURATION_BUCKETS_SECONDS,
     )
     in_flight = Gauge("tta_primitive_in_flight", "in flight", p, registry=registry)
-    wexecs = Counter("tta_workflow_executions", "runs", (*w, "status"), registry=registry)
-    wduration = Histogram(
-        "tta_workflow_duration_seconds",
-        "duration",
-        w,
-        registry=registry,
-        buckets=contract.DURATION_BUCKETS_SECONDS,
-    )
     ex = {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331"}
     for i in range(n):
         labels = ("bench", "dev", "function", f"p{i}")
@@ -80,13 +71,6 @@ def _baseline(n: int) -> tuple[CollectorRegistry, int]:
                 child.inc(0)
         duration.labels(*labels).observe(0.001, exemplar=ex)
         in_flight.labels(*labels).set(0)
-        for status in contract.STATUSES:
-            child = wexecs.labels("bench", "dev", f"p{i}", status)
-            if status == contract.STATUS_SUCCESS:
-                child.inc(exemplar=ex)
-            else:
-                child.inc(0)
-        wduration.labels("bench", "dev", f"p{i}").observe(0.001, exemplar=ex)
     samples = sum(len(f.samples) for f in registry.collect())
     return registry, samples
 

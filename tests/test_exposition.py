@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from tta_observability import contract as c
 from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
 from tta_observability.metrics.http import scrape, wsgi_app
+from tta_observability.metrics.values import Multiprocess, _dump, process_start
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -89,3 +92,53 @@ def test_wsgi_app_gzip_and_name_filter() -> None:
     _, _, filtered = _get(app, "name[]=tta_primitive_in_flight")
     names = {line.split("{")[0] for line in filtered.decode().splitlines() if line[:1] != "#"}
     assert names == {"tta_primitive_in_flight"}
+
+
+def _run(store: MetricStore, root: str, kid: str | None = None) -> None:
+    """One run of ``root``, calling ``kid`` inside it when given."""
+    outer = Instrument(root, store=store)
+    call = outer.start()
+    if kid is not None:
+        inner = Instrument(kid, store=store)
+        inner.finish(inner.start(), None)
+    outer.finish(call, None)
+
+
+def _runs(families: Iterable[Any]) -> dict[str, float]:
+    name = c.WORKFLOW_EXECUTIONS.name
+    return {
+        dict(s[1])["workflow"]: s[2]
+        for fam in families
+        for s in fam.samples
+        if s[0] == name and dict(s[1])["status"] == c.STATUS_SUCCESS
+    }
+
+
+def test_workflow_series_only_for_roots_that_call_something() -> None:
+    store = MetricStore()
+    _run(store, "plain")
+    _run(store, "plain")
+    _run(store, "agent")  # a run of one call: not yet a workflow
+    assert _runs(store.families()) == {}
+    plain = sum(len(f.samples) for f in store.families() if f.samples) // 2
+    assert plain == 24  # each of the two functions: its primitive series only
+    _run(store, "agent", kid="step")
+    _run(store, "agent")
+    # Every run of agent counts, those before and after the one that made it a workflow.
+    assert _runs(store.families()) == {"agent": 3.0}
+
+
+def test_multiprocess_workflow_shaped_in_another_process_counts_every_process(
+    tmp_path: Path,
+) -> None:
+    other = MetricStore()
+    _run(other, "agent", kid="step")
+    _run(other, "plain")
+    parent = os.getppid()  # a live process that is not this one
+    (tmp_path / f"{parent}-{process_start(parent)}.proc").write_bytes(_dump(other.raw()))
+    store = MetricStore()
+    _run(store, "agent")  # never shaped here
+    _run(store, "agent")
+    _run(store, "plain")
+    store.multiprocess = Multiprocess(str(tmp_path), store.raw)
+    assert _runs(store.families()) == {"agent": 3.0}

@@ -244,7 +244,8 @@ SPANS_DROPPED = Metric(
 WORKFLOW_EXECUTIONS = Metric(
     "tta_workflow_executions_total",
     "counter",
-    "Workflow runs (the outermost observed call of a trace), by outcome.",
+    "Workflow runs (the outermost observed call of a trace, for roots that run other observed "
+    "or LLM calls), by outcome.",
     ("workflow", "status"),
     group="workflow",
 )

@@ -472,18 +472,21 @@ class MetricStore(Collector):
 
     def families(self) -> list[RawFamily]:
         """What a scrape returns: this process's values, or every process's in multiprocess mode."""
-        families = self.raw()
-        if self.multiprocess is not None:
-            families = self.multiprocess.aggregate(families)
-        return families
+        if self.multiprocess is None:
+            return list(self._raw(every_workflow=False))
+        return _shaped_workflows_only(self.multiprocess.aggregate(self.raw()))
 
     def render(self, openmetrics: bool) -> str:
         """This store's exposition text (no ``# EOF``), series prefixes rendered once."""
         return self.renderer.render(self.families(), openmetrics)
 
     def raw(self) -> list[RawFamily]:
-        """This process's own samples (in multiprocess mode too), as raw families."""
-        return list(self._raw())
+        """This process's own samples (in multiprocess mode too), as raw families.
+
+        Every workflow's series are here, shaped or not: another process's runs of the same
+        workflow may be the shaped ones (see :func:`_shaped_workflows_only`).
+        """
+        return list(self._raw(every_workflow=True))
 
     def common_labels(self) -> Labels:
         """The common label pairs, the same tuple until setup() changes them."""
@@ -492,13 +495,13 @@ class MetricStore(Collector):
             self._common = common
         return self._common
 
-    def _raw(self) -> Iterator[RawFamily]:
+    def _raw(self, every_workflow: bool) -> Iterator[RawFamily]:
         common_pairs = self.common_labels()
         common = dict(common_pairs)
         self._count_overflows()
         yield from self._collect_primitives(common_pairs)
         yield from self._collect_slos(common)
-        yield from self._collect_workflows(common_pairs)
+        yield from self._collect_workflows(common_pairs, every_workflow)
         yield from self._collect_shape(common)
         yield self._collect_first_items(common)
         for counter in self.counters.values():
@@ -589,12 +592,15 @@ class MetricStore(Collector):
                 )
         yield from (requests, bad, objective, threshold)
 
-    def _collect_workflows(self, common: Labels) -> Iterator[RawFamily]:
+    def _collect_workflows(self, common: Labels, every_workflow: bool) -> Iterator[RawFamily]:
+        """Runs by outcome and their duration (shaped workflows only: _shaped_workflows_only)."""
         execs = new_family(c.WORKFLOW_EXECUTIONS)
         duration = new_family(c.WORKFLOW_DURATION)
         with self.lock:
             wfs = list(self.workflows.values())
         for w in wfs:
+            if w.runs is None and not every_workflow:
+                continue
             sets = _label_sets(w, common, (("workflow", w.workflow),))
             _add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
         yield from (execs, duration)
@@ -649,6 +655,30 @@ class MetricStore(Collector):
             for fam, metric, read in zip(families, run_metrics, reads, strict=True):
                 _add_histogram(fam, metric.name, labels, *read, le=_le(metric.buckets))
         yield from families
+
+
+_WORKFLOW_OUTCOMES = (c.WORKFLOW_EXECUTIONS.name.removesuffix("_total"), c.WORKFLOW_DURATION.name)
+
+
+def _shaped_workflows_only(families: list[RawFamily]) -> list[RawFamily]:
+    """Drop the run series of roots that never ran anything else.
+
+    Every outermost observed call is recorded as a workflow run, but only a root that has
+    made another observed call or an LLM call in some run (so it has per-run histograms and
+    a root edge) is exposed as a workflow: a plain function called on its own would
+    otherwise expose its tta_primitive_* executions and duration a second time.
+    """
+    by_name = {fam.name: fam for fam in families}
+    shape = by_name.get(c.WORKFLOW_RUN_PRIMITIVE_CALLS.name)
+    shaped: set[str] = set()
+    if shape is not None:
+        for _, labels, _, _ in shape.samples:
+            shaped.update(value for key, value in labels if key == "workflow")
+    for name in _WORKFLOW_OUTCOMES:
+        fam = by_name.get(name)
+        if fam is not None:
+            fam.samples = [s for s in fam.samples if dict(s[1]).get("workflow") in shaped]
+    return families
 
 
 def _reset_outcomes(series: OutcomeSeries) -> None:

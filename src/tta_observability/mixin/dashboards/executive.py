@@ -48,7 +48,8 @@ def executive(config: MixinConfig = DEFAULT) -> Dashboard:
         [
             stat(
                 "Workflow runs",
-                "Workflow runs (outermost observed calls) in the selected time range.",
+                "Workflow runs (outermost observed calls that run other observed or LLM "
+                "calls) in the selected time range.",
                 "short",
                 target(agg("", increase(WF_RUNS, RANGE)), "runs"),
             ),
