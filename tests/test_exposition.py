@@ -21,6 +21,7 @@ from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
 from tta_observability.metrics.http import scrape, wsgi_app
 from tta_observability.metrics.values import Multiprocess, _dump, process_start
+from tta_observability.testing import capture
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
@@ -142,3 +143,11 @@ def test_multiprocess_workflow_shaped_in_another_process_counts_every_process(
     _run(store, "plain")
     store.multiprocess = Multiprocess(str(tmp_path), store.raw)
     assert _runs(store.families()) == {"agent": 3.0}
+
+
+def test_capture_counts_only_runs_made_in_the_block_of_a_root_that_becomes_a_workflow() -> None:
+    store = MetricStore()
+    _run(store, "agent")  # before the block, not yet a workflow
+    with capture(store=store) as cap:
+        _run(store, "agent", kid="step")
+        assert cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent") == 1

@@ -470,11 +470,16 @@ class MetricStore(Collector):
             return iter(())
         return exposition.to_metrics(self.families())
 
-    def families(self) -> list[RawFamily]:
-        """What a scrape returns: this process's values, or every process's in multiprocess mode."""
+    def families(self, every_workflow: bool = False) -> list[RawFamily]:
+        """What a scrape returns: this process's values, or every process's in multiprocess mode.
+
+        ``every_workflow`` adds the runs of roots not exposed as workflows (yet): a reading
+        that later readings are compared with (``testing.capture``) must count them.
+        """
         if self.multiprocess is None:
-            return list(self._raw(every_workflow=False))
-        return _shaped_workflows_only(self.multiprocess.aggregate(self.raw()))
+            return list(self._raw(every_workflow))
+        families = self.multiprocess.aggregate(self.raw())
+        return families if every_workflow else _shaped_workflows_only(families)
 
     def render(self, openmetrics: bool) -> str:
         """This store's exposition text (no ``# EOF``), series prefixes rendered once."""
