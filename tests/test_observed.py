@@ -712,3 +712,25 @@ def test_observe_and_observed_reject_bad_arguments() -> None:
         tto.observe("x", attributes=[1, 2])  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="attributes must be a mapping"):
         tto.observed(attributes=[1, 2])(lambda: None)  # type: ignore[arg-type]
+
+
+def test_per_call_shortcuts_match_the_opentelemetry_api() -> None:
+    # The per-call path sets the span in a context and reads span ids without the API's layers
+    # of calls; both shortcuts must give what the API gives, and fall back to it.
+    from opentelemetry import context, trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    from tta_observability import _call, _otel_compat
+
+    span = NonRecordingSpan(SpanContext(11, 22, is_remote=False, trace_flags=TraceFlags(1)))
+    parent = context.set_value("tta-test", 3)
+    assert _call.span_in_context is not trace.set_span_in_context  # the shortcut is in use
+    assert _call.span_in_context(span, parent) == trace.set_span_in_context(span, parent)
+    token = context.attach(parent)
+    try:
+        assert _call.span_in_context(span, None) == trace.set_span_in_context(span, None)
+    finally:
+        context.detach(token)
+    assert _otel_compat.span_in_context_setter(None) is trace.set_span_in_context
+    ctx = span.get_span_context()
+    assert _call._CTX_BY_INDEX and (ctx[0], ctx[1], ctx[3]) == (11, 22, 1)

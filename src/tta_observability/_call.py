@@ -23,7 +23,7 @@ from opentelemetry.util.types import AttributeValue
 
 from . import budget
 from . import contract as c
-from ._otel_compat import runtime_context_var
+from ._otel_compat import runtime_context_var, span_context_is_tuple, span_in_context_setter
 from ._spend import Spend, settle_run
 from ._state import STATE, report_internal_error
 from .metrics import STORE, MetricStore, WorkflowSeries
@@ -60,6 +60,14 @@ _CONTEXT_VAR = runtime_context_var()
 attach_context: Callable[[context_api.Context], object] = (
     _CONTEXT_VAR.set if _CONTEXT_VAR is not None else context_api.attach
 )
+#: trace.set_span_in_context(span, parent), in one step where it can be (see _otel_compat).
+span_in_context: Callable[[trace.Span, context_api.Context | None], context_api.Context] = (
+    span_in_context_setter(_CONTEXT_VAR)
+)
+#: The ``tta.status`` attribute of each status, made once (the span copies what it is given).
+_STATUS_ATTRIBUTES: Final = tuple({c.ATTR_STATUS: name} for name in c.STATUSES)
+#: A span context's trace id, span id and flags read by index (see _otel_compat).
+_CTX_BY_INDEX: Final = span_context_is_tuple()
 
 _status_by_type: dict[type[BaseException], int] = {}
 
@@ -447,7 +455,7 @@ class Instrument:
             span = STATE.tracer.start_span(self.span_name, parent, attributes=attrs)
             # With tracing off there is no span to make current: skip the context switch.
             token = (
-                attach_context(trace.set_span_in_context(span, parent))
+                attach_context(span_in_context(span, parent))
                 if span is not _INVALID_SPAN
                 else NO_CONTEXT
             )
@@ -484,15 +492,28 @@ class Instrument:
         try:
             status = _SUCCESS if exc is None else classify(exc)
             ctx = span.get_span_context()
-            if ctx.trace_flags & 1:
+            if _CTX_BY_INDEX:
+                if ctx[3] & 1:
+                    trace_id, span_id = ctx[0], ctx[1]
+                else:
+                    trace_id = span_id = 0
+            elif ctx.trace_flags & 1:
                 trace_id, span_id = ctx.trace_id, ctx.span_id
             else:
                 trace_id = span_id = 0
-            self.series.record(status, duration, trace_id, span_id)
+            parent = call.parent
+            if parent is None:
+                # The call is a workflow run: its primitive's and its workflow's series in one.
+                wf = self.workflow_series
+                if wf is None:
+                    wf = self.workflow_series = self.store.workflow(self.name)
+                self.series.record_with(wf, status, duration, trace_id, span_id)
+            else:
+                self.series.record(status, duration, trace_id, span_id)
             if status and exc is not None:  # the error path only
                 if status != _CANCELLED:
                     self.series.record_error(type(exc).__name__, *failure_labels(exc, call.t0))
-                if call.parent is None:
+                if parent is None:
                     # The failure leaves the workflow run: leave the exception as it was made.
                     forget_failure(exc)
             if self.slo_series is not None and status != _CANCELLED:
@@ -505,15 +526,10 @@ class Instrument:
                 # Once a primitive has had children its self time is recorded on every call,
                 # so that its histogram alone covers it (a childless call's is its duration).
                 self.series.record_self(duration, trace_id, span_id)
-            parent = call.parent
             if parent is None:
-                wf = self.workflow_series
-                if wf is None:
-                    wf = self.workflow_series = self.store.workflow(self.name)
-                wf.record(status, duration, trace_id, span_id)
                 # A run of one call that made no LLM call has no shape worth a histogram.
                 if call.run is not None:
-                    self._record_run(call, wf, trace_id, span_id)
+                    self._record_run(call, wf, trace_id, span_id)  # type: ignore[arg-type]
                 if call.usage is not None and call.spend is not None:
                     settle_run(call.spend, c.STATUSES[status])
             else:
@@ -532,7 +548,7 @@ class Instrument:
         span_done = type(span) is _NonRecordingSpan
         try:
             if not span_done and span.is_recording():
-                span.set_attribute(c.ATTR_STATUS, c.STATUSES[status])
+                span.set_attributes(_STATUS_ATTRIBUTES[status])
                 if exc is not None and status != _CANCELLED:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
                     # The type only: exception messages often carry argument values.

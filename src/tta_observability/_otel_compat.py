@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 import inspect
 import logging
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -135,3 +136,50 @@ def runtime_context_var() -> contextvars.ContextVar[Any] | None:
     except Exception as exc:
         _missing("the runtime context variable", exc)
     return None
+
+
+def span_in_context_setter(
+    var: contextvars.ContextVar[Any] | None,
+) -> Callable[[Any, Any], Any]:
+    """``trace.set_span_in_context(span, parent)`` in one step when the runtime context is the
+    default ContextVar one (``var``): the public function takes four Python calls to do the same
+    (read the current context, copy it, add the span, wrap the copy). Checked once against the
+    public function; the public function otherwise."""
+    from opentelemetry import trace
+
+    public: Callable[[Any, Any], Any] = trace.set_span_in_context
+    try:
+        from opentelemetry.trace.propagation import _SPAN_KEY
+
+        key: str = _SPAN_KEY
+        context_type = context_api.Context
+        if var is None:
+            return public
+        get = var.get
+
+        def fast(span: Any, parent: Any = None) -> Any:
+            return context_type({**(get() if parent is None else parent), key: span})
+
+        probe = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+        base = context_api.set_value("tta-probe", 1)
+        if fast(probe, base) == public(probe, base) and fast(probe, None) == public(probe, None):
+            return fast
+        _missing("the span context key (probe differs)")
+    except Exception as exc:
+        _missing("the span context key", exc)
+    return public
+
+
+def span_context_is_tuple() -> bool:
+    """Whether a SpanContext is the tuple ``(trace_id, span_id, is_remote, trace_flags, ...)``
+    (every SDK version so far): its fields then read by index, without a property call each."""
+    try:
+        from opentelemetry.trace import SpanContext, TraceFlags
+
+        ctx = SpanContext(5, 7, is_remote=False, trace_flags=TraceFlags(1))
+        if isinstance(ctx, tuple) and (ctx[0], ctx[1], ctx[3]) == (5, 7, 1):
+            return True
+        _missing("SpanContext fields by index (probe differs)")
+    except Exception as exc:
+        _missing("SpanContext fields by index", exc)
+    return False

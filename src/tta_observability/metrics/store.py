@@ -139,6 +139,38 @@ class OutcomeSeries:
                 hist.exemplars[i] = ex
                 self.status_exemplars[status] = ex
 
+    def record_with(
+        self, other: OutcomeSeries, status: int, duration: float, trace_id: int, span_id: int
+    ) -> None:
+        """``record()`` into this series and ``other`` (a workflow run: its primitive's series
+        and its workflow's), with one bisect and one clock read for both. Unrolled: a loop
+        over the two costs more than the updates themselves."""
+        i = bisect_left(_BOUNDS, duration)
+        hist, other_hist = self.hist, other.hist
+        if trace_id:
+            ex = (trace_id, span_id, duration, time.time())
+            with self.lock:
+                self.status_counts[status] += 1
+                hist.buckets[i] += 1
+                hist.sum += duration
+                hist.exemplars[i] = ex
+                self.status_exemplars[status] = ex
+            with other.lock:
+                other.status_counts[status] += 1
+                other_hist.buckets[i] += 1
+                other_hist.sum += duration
+                other_hist.exemplars[i] = ex
+                other.status_exemplars[status] = ex
+        else:
+            with self.lock:
+                self.status_counts[status] += 1
+                hist.buckets[i] += 1
+                hist.sum += duration
+            with other.lock:
+                other.status_counts[status] += 1
+                other_hist.buckets[i] += 1
+                other_hist.sum += duration
+
 
 class LabelSets:
     """One outcome series' label sets, made once per common labels, reused by every scrape.
