@@ -159,13 +159,13 @@ class Started:
     """
 
     __slots__ = (
+        "_root",
         "fold",
         "inst",
         "kids",
         "outer",
         "own",
         "parent",
-        "root",
         "run",
         "span",
         "spend",
@@ -193,7 +193,9 @@ class Started:
         self.kids: list[tuple[float, float]] | None = None
         self.own = True
         if parent is None:
-            self.root = self
+            # Not a reference to itself: a cycle would keep every run's call and span alive
+            # until the garbage collector runs, rather than freeing them when the call ends.
+            self._root: Started | None = None
             #: [observed calls, LLM calls] of the run, from its first child or LLM call on.
             self.run: list[int] | None = [1, 1] if inst.is_llm else None
             #: [tokens, cost in USD] reported during the run; None until the first report.
@@ -202,7 +204,10 @@ class Started:
             #: whose fate the run's outcome decides (see ``_spend``); None until there is some.
             self.spend: Spend | None = None
         else:
-            root = self.root = parent.root
+            root = parent._root
+            if root is None:
+                root = parent
+            self._root = root
             run = root.run
             if run is None:
                 run = root.run = [1, 0]
@@ -212,6 +217,12 @@ class Started:
             # Most calls have the same parent and run as their last call: two identity checks.
             if inst.last_parent is not parent.inst or inst.last_root is not root.inst:
                 inst.add_edge(root.inst, parent.inst)
+
+    @property
+    def root(self) -> Started:
+        """The run's outermost call (this call, if it is the run)."""
+        root = self._root
+        return self if root is None else root
 
 
 def in_llm_call(call: Started | None) -> bool:
