@@ -20,6 +20,7 @@ from tta_observability import contract as c
 from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
 from tta_observability.metrics.http import scrape, wsgi_app
+from tta_observability.metrics.store import SERIES_LABEL, SERIES_PER_LABEL_VALUE
 from tta_observability.metrics.values import Multiprocess, _dump, process_start
 from tta_observability.testing import capture
 
@@ -151,3 +152,27 @@ def test_capture_counts_only_runs_made_in_the_block_of_a_root_that_becomes_a_wor
     with capture(store=store) as cap:
         _run(store, "agent", kid="step")
         assert cap.value(c.WORKFLOW_EXECUTIONS.name, workflow="agent") == 1
+
+
+def test_series_budget_bounds_label_combinations_and_counts_every_folded_call() -> None:
+    store = MetricStore(max_label_values=2)  # each label 2 values, each metric 20 series
+    limit = 2 * SERIES_PER_LABEL_VALUE
+    for ptype in ("a", "b", "c", "d", "e"):
+        for name in ("p", "q"):
+            series = store.primitive(ptype, name)
+            for error_type in ("E1", "E2"):
+                for origin in (c.ORIGIN_RAISED, c.ORIGIN_PROPAGATED):
+                    series.record_error(error_type, origin, workflow="w")
+                    series.record_error(error_type, origin, workflow="w")
+    errors = [s for f in store.families() for s in f.samples if s[0] == c.PRIMITIVE_ERRORS.name]
+    folded = [s for s in errors if dict(s[1])["error_type"] == c.OVERFLOW_VALUE]
+    # 5 x 2 x 4 = 40 combinations, 2 calls each: 20 kept, the 20 others' 40 calls folded.
+    assert len(errors) - len(folded) == limit
+    assert sum(s[2] for s in folded) == 40
+    overflow = store.counter(c.LABEL_OVERFLOW).get((c.PRIMITIVE_ERRORS.name, SERIES_LABEL))
+    assert overflow == 40
+    tokens = store.counter(c.LLM_TOKENS)
+    for i in range(limit + 5):
+        tokens.inc(("w", "prov", "m", f"kind{i}"))  # token_type is not bounded per label
+    assert len(tokens.values) == limit + 1  # the kept ones and the one all-__overflow__ series
+    assert tokens.values[(c.OVERFLOW_VALUE,) * 4] == 5

@@ -39,12 +39,14 @@ class LabelGuard:
     ``tta_observability_label_overflow_total{metric, label}``.
     """
 
-    __slots__ = ("label", "limit", "lock", "metric", "overflowed", "seen")
+    __slots__ = ("label", "limit", "lock", "metric", "overflowed", "scale", "seen")
 
-    def __init__(self, metric: str, label: str, limit: int) -> None:
+    def __init__(self, metric: str, label: str, limit: int, scale: int = 1) -> None:
         self.metric = metric
         self.label = label
-        self.limit = limit
+        #: The limit is ``scale`` x ``max_label_values``.
+        self.scale = scale
+        self.limit = limit * scale
         self.seen: set[str] = set()
         self.overflowed = 0
         self.lock = threading.Lock()
@@ -63,6 +65,39 @@ class LabelGuard:
                 return text
             self.overflowed += 1
         return c.OVERFLOW_VALUE
+
+
+class SeriesBudget(LabelGuard):
+    """Bounds the label sets (series) of one metric, however each label is bounded.
+
+    Each label of a metric keeps at most ``max_label_values`` values, but their combinations
+    could still multiply; past ``SERIES_PER_LABEL_VALUE x max_label_values`` series, a new
+    combination folds into the one whose labels are all ``__overflow__``, and every folded call
+    counts in ``tta_observability_label_overflow_total{metric, label="__series__"}``. Consulted
+    only when a call makes a new series, so calls into existing series never pay for it.
+    """
+
+    __slots__ = ("count",)
+
+    def __init__(self, metric: str, limit: int) -> None:
+        super().__init__(metric, SERIES_LABEL, limit, SERIES_PER_LABEL_VALUE)
+        #: Series admitted so far, for a metric whose series live in several dicts.
+        self.count = 0
+
+    def admit_key(self, key: tuple[str, ...], size: int | None = None) -> tuple[str, ...]:
+        """``key`` if a new series fits (``size``: how many there are, else ``count``)."""
+        with self.lock:
+            if (self.count if size is None else size) < self.limit:
+                self.count += 1
+                return key
+            self.overflowed += 1
+        return (c.OVERFLOW_VALUE,) * len(key)
+
+
+#: The ``label`` value of label_overflow_total for series folded by a :class:`SeriesBudget`.
+SERIES_LABEL = "__series__"
+#: Series each metric keeps per allowed label value (``max_label_values``).
+SERIES_PER_LABEL_VALUE = 10
 
 
 class Histogram:
@@ -259,7 +294,12 @@ class PrimitiveSeries(OutcomeSeries):
             store.error_workflow_guard.admit(workflow),
         )
         with self.lock:
-            self.errors[key] = self.errors.get(key, 0) + 1
+            errors = self.errors
+            n = errors.get(key)
+            if n is None:  # a new series: within the metric's budget of series?
+                key = store.error_series.admit_key(key)  # type: ignore[assignment]
+                n = errors.get(key, 0)
+            errors[key] = n + 1
 
 
 class SLOSeries:
@@ -302,11 +342,14 @@ class WorkflowSeries(OutcomeSeries):
 class LabeledCounter:
     """A counter or gauge keyed by a tuple of label values (the cooler, less hot series)."""
 
-    __slots__ = ("guards", "lock", "metric", "values")
+    __slots__ = ("budget", "guards", "lock", "metric", "values")
 
-    def __init__(self, metric: c.Metric, guards: dict[int, LabelGuard]) -> None:
+    def __init__(
+        self, metric: c.Metric, guards: dict[int, LabelGuard], budget: SeriesBudget
+    ) -> None:
         self.metric = metric
         self.guards = guards  # label position -> guard, for the bounded labels
+        self.budget = budget
         self.lock = threading.Lock()
         self.values: dict[tuple[str, ...], float] = {}
 
@@ -328,11 +371,18 @@ class LabeledCounter:
     def inc(self, values: tuple[object, ...], amount: float = 1.0) -> None:
         k = self.key(values)
         with self.lock:
-            self.values[k] = self.values.get(k, 0.0) + amount
+            current = self.values
+            old = current.get(k)
+            if old is None:  # a new series: within the metric's budget of series?
+                k = self.budget.admit_key(k, len(current))
+                old = current.get(k, 0.0)
+            current[k] = old + amount
 
     def set(self, values: tuple[object, ...], value: float) -> None:
         k = self.key(values)
         with self.lock:
+            if k not in self.values:
+                k = self.budget.admit_key(k, len(self.values))
             self.values[k] = value
 
     def clear(self) -> None:
@@ -359,6 +409,7 @@ class MetricStore(Collector):
         self.edges: dict[tuple[str, str, str], None] = {}
         self.error_type_guard = self.guard(c.PRIMITIVE_ERRORS.name, "error_type")
         self.error_workflow_guard = self.guard(c.PRIMITIVE_ERRORS.name, "workflow")
+        self.error_series = self.series_budget(c.PRIMITIVE_ERRORS.name)
         self.counters: dict[str, LabeledCounter] = {}
         #: Set by ``setup(multiprocess_dir=...)``: scrapes then sum every process's values.
         self.multiprocess: Multiprocess | None = None
@@ -376,7 +427,16 @@ class MetricStore(Collector):
                         for i, label in enumerate(metric.labels)
                         if label in c.BOUNDED_LABELS
                     },
+                    self.series_budget(metric.name),
                 )
+
+    def series_budget(self, metric: str) -> SeriesBudget:
+        with self.lock:
+            budget = self.guards.setdefault(
+                (metric, SERIES_LABEL), SeriesBudget(metric, self.max_label_values)
+            )
+        assert isinstance(budget, SeriesBudget)
+        return budget
 
     def guard(self, metric: str, label: str) -> LabelGuard:
         key = (metric, label)
@@ -421,12 +481,13 @@ class MetricStore(Collector):
                 counter.values = {}
         for guard in self.guards.values():
             guard.overflowed = 0
+        self.error_series.count = 0
 
     def set_label_limit(self, limit: int) -> None:
         with self.lock:
             self.max_label_values = limit
             for g in self.guards.values():
-                g.limit = limit
+                g.limit = limit * g.scale
 
     # Series resolution: done at decoration time, not per call.
 
