@@ -139,17 +139,32 @@ def _exemplar_text(raw: RawExemplar) -> str:
 
 
 class Renderer:
-    """Renders raw families to OpenMetrics or the classic text format, prefixes cached."""
+    """Renders raw families to OpenMetrics or the classic text format, prefixes cached.
 
-    __slots__ = ("_headers", "_prefixes")
+    A store hands the same label tuples to every scrape (:class:`.store.LabelSets`), so the
+    prefix is found by the tuple's identity, without hashing its labels; label sets made
+    afresh (merged from multiprocess files) are found by value.
+    """
+
+    __slots__ = ("_by_id", "_by_value", "_headers")
 
     def __init__(self) -> None:
-        self._prefixes: dict[tuple[str, Labels], str] = {}
+        #: (sample name, id(labels)) -> (labels, prefix); holding labels keeps the id theirs.
+        self._by_id: dict[tuple[str, int], tuple[Labels, str]] = {}
+        self._by_value: dict[tuple[str, Labels], str] = {}
         self._headers: dict[tuple[str, bool], str] = {}
+
+    def _prefix(self, name: str, labels: Labels) -> str:
+        key = (name, labels)
+        prefix = self._by_value.get(key)
+        if prefix is None:
+            prefix = self._by_value[key] = _prefix(name, labels)
+        self._by_id[(name, id(labels))] = (labels, prefix)
+        return prefix
 
     def render(self, families: Iterable[RawFamily], openmetrics: bool) -> str:
         """The body for ``families`` (without OpenMetrics' ``# EOF``), built by one join."""
-        prefixes = self._prefixes
+        by_id = self._by_id
         out: list[str] = []
         append = out.append
         seen = 0
@@ -159,18 +174,20 @@ class Renderer:
                 header = self._headers[(fam.name, openmetrics)] = _header(fam, openmetrics)
             append(header)
             for name, labels, value, ex in fam.samples:
-                key = (name, labels)
-                prefix = prefixes.get(key)
-                if prefix is None:
-                    prefix = prefixes[key] = _prefix(name, labels)
-                append(prefix)
-                text = repr(float(value))
+                hit = by_id.get((name, id(labels)))
+                if hit is not None and hit[0] is labels:
+                    append(hit[1])
+                else:
+                    append(self._prefix(name, labels))
+                text = repr(value)
                 append(_SPECIAL.get(text, text))
                 if ex is not None and openmetrics:
                     append(_exemplar_text(ex))
                 append("\n")
             seen += len(fam.samples)
-        if len(prefixes) > 2 * seen + 1024:
-            # Series of an earlier service name or environment, or of merged files gone since.
-            prefixes.clear()
+        if len(by_id) > 2 * seen + 1024:
+            # Series of an earlier service name or environment, or label sets merged afresh
+            # from multiprocess files by earlier scrapes.
+            by_id.clear()
+            self._by_value.clear()
         return "".join(out)
