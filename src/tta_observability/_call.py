@@ -64,8 +64,8 @@ attach_context: Callable[[context_api.Context], object] = (
 span_in_context: Callable[[trace.Span, context_api.Context | None], context_api.Context] = (
     span_in_context_setter(_CONTEXT_VAR)
 )
-#: The ``tta.status`` attribute of each status, made once (the span copies what it is given).
-_STATUS_ATTRIBUTES: Final = tuple({c.ATTR_STATUS: name} for name in c.STATUSES)
+_ATTR_STATUS: Final = c.ATTR_STATUS
+_STATUS_NAMES: Final = c.STATUSES
 #: A span context's trace id, span id and flags read by index (see _otel_compat).
 _CTX_BY_INDEX: Final = span_context_is_tuple()
 
@@ -559,7 +559,7 @@ class Instrument:
         span_done = type(span) is _NonRecordingSpan
         try:
             if not span_done and span.is_recording():
-                span.set_attributes(_STATUS_ATTRIBUTES[status])
+                span.set_attribute(_ATTR_STATUS, _STATUS_NAMES[status])
                 if exc is not None and status != _CANCELLED:
                     span.set_attribute(c.ATTR_ERROR_TYPE, type(exc).__qualname__)
                     # The type only: exception messages often carry argument values.
