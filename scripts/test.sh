@@ -69,15 +69,19 @@ run_library_tests() {  # VENV PYTHON LABEL [pip arguments...]
     "$venv/bin/python" -m pytest -q -m "not slow" -p no:cacheprovider "${library_tests[@]}"
 }
 
-# TTA.dev itself needs 3.12+.
+# TTA.dev itself needs 3.12+. A candidate must run: pyenv puts shims on PATH for versions it has
+# but has not selected, and those fail.
 for version in 3.12 3.13; do
-    interpreter=$(command -v "python$version" || true)
+    interpreter=
+    for candidate in "$(command -v "python$version" || true)" \
+        $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null | sort -rV); do
+        if [ -n "$candidate" ] && "$candidate" -c 'import venv' 2>/dev/null; then
+            interpreter=$candidate
+            break
+        fi
+    done
     if [ -z "$interpreter" ]; then
-        interpreter=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$version".*/bin/python 2>/dev/null \
-            | sort -V | tail -n 1 || true)
-    fi
-    if [ -z "$interpreter" ]; then
-        echo "test.sh: no Python $version found (python$version, pyenv); skipping its run" >&2
+        echo "test.sh: no working Python $version found (python$version, pyenv); skipping its run" >&2
         continue
     fi
     run_library_tests ".venv${version/./}" "$interpreter" "$("$interpreter" --version)"
