@@ -35,6 +35,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 
 from tta_observability import stack
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.mixin.config import MixinConfig
+from tta_observability.mixin.rules import alert_path
 
 from .components import built
 from .polling import wait_for
@@ -279,6 +281,20 @@ def test_span_metrics_count_every_span_in_prometheus(
         f'{{service_name="{SAMPLING_SERVICE}", span_kind="SPAN_KIND_SERVER"}})',
     )
     assert float(histogram[0]["value"][1]) == N_OK + N_FAIL + N_SLOW
+
+
+def test_collector_exports_the_self_metrics_the_alert_path_reads(
+    full_stack: stack.StackHandle, sampled: SentTraces
+) -> None:
+    """TTACollectorExportFailing reads the real Collector's own counters, under the job it uses."""
+    selector = MixinConfig().collector_selector
+    query = f"sum by (exporter) ({alert_path.COLLECTOR_SENT_SPANS}{{{selector}}})"
+
+    def sent() -> dict[str, float]:
+        rows = prom_query(full_stack.prometheus_url, query)
+        return {r["metric"]["exporter"]: float(r["value"][1]) for r in rows}
+
+    wait_for(lambda: sent().get("otlp_grpc/jaeger", 0) > 0, f"{query} for the Jaeger exporter", 60)
 
 
 SPM_SERVICE = "e2e-spm"

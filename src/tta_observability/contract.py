@@ -555,8 +555,8 @@ EXTERNAL_SERIES: Final = frozenset(
         "alertmanager_notifications_failed_total",
         "alertmanager_alerts",
         "alertmanager_silences",
-        "otelcol_exporter_sent_spans_total",
-        "otelcol_exporter_send_failed_spans_total",
+        "otelcol_exporter_sent_spans",
+        "otelcol_exporter_send_failed_spans",
     }
 )
 

@@ -22,8 +22,10 @@ AM_NOTIFICATIONS: Final = "alertmanager_notifications_total"
 RULE_FAILURES: Final = "prometheus_rule_evaluation_failures_total"
 AMS_DISCOVERED: Final = "prometheus_notifications_alertmanagers_discovered"
 NOTIFICATIONS_DROPPED: Final = "prometheus_notifications_dropped_total"
-COLLECTOR_FAILED_SPANS: Final = "otelcol_exporter_send_failed_spans_total"
-COLLECTOR_SENT_SPANS: Final = "otelcol_exporter_sent_spans_total"
+# The Collector (0.161, built by scripts/build-components.sh) exposes its own counters without
+# the _total suffix; tests/test_e2e_tracing.py reads them from the real one.
+COLLECTOR_FAILED_SPANS: Final = "otelcol_exporter_send_failed_spans"
+COLLECTOR_SENT_SPANS: Final = "otelcol_exporter_sent_spans"
 
 _TARGET = ("job", "instance")
 _AT = "{{ $labels.instance }} (job {{ $labels.job }})"
