@@ -152,8 +152,9 @@ def _primitive_alerts(config: MixinConfig) -> list[Alert]:
             "warning",
             f"Primitive {_PRIM} of {_SVC} is failing in workflow {_WF}",
             "{{ $value | humanizePercentage }} of the calls of {{ $labels.primitive_type }} "
-            f"primitive {_PRIM} in {_SVC} failed or timed out there, in runs of workflow {_WF}, "
-            f"over the last 5 minutes (threshold {config.primitive_error_ratio:.0%}). Failures "
+            f"primitive {_PRIM} in {_SVC} failed or timed out there over the last 5 minutes "
+            f"(threshold {config.primitive_error_ratio:.0%}), most of them in runs of workflow "
+            f"{_WF}. Failures "
             "it only passed on from observed calls inside it do not count: the primitive named "
             "here is where they start.",
             for_="5m",

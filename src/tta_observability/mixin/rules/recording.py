@@ -55,10 +55,15 @@ def primitive_rules() -> list[Recording]:
                 rate(errors.name + matcher(errors, "origin", c.ORIGIN_RAISED), "5m"),
             ),
         ),
+        # The ratio is over all of the primitive's calls, whichever workflow made them (a shared
+        # LLM step failing 30 % in five workflows is a 30 % spike, not five 6 % ones); the
+        # workflow whose runs raised the most is attached as a label, to say where to look.
         Recording(
             n.PRIMITIVE_RAISED_ERROR_RATIO_RATE5M,
-            f"{n.PRIMITIVE_RAISED_ERRORS_RATE5M} / on ({join(n.PRIMITIVE)}) group_left"
-            f" {agg(n.PRIMITIVE, n.PRIMITIVE_EXECUTIONS_RATE5M)}",
+            f"{agg(n.PRIMITIVE, n.PRIMITIVE_RAISED_ERRORS_RATE5M)}"
+            f" / on ({join(n.PRIMITIVE)}) {agg(n.PRIMITIVE, n.PRIMITIVE_EXECUTIONS_RATE5M)}"
+            f" * on ({join(n.PRIMITIVE)}) group_left (workflow)"
+            f" (topk by ({join(n.PRIMITIVE)}) (1, {n.PRIMITIVE_RAISED_ERRORS_RATE5M}) * 0 + 1)",
         ),
         Recording(
             n.PRIMITIVE_DURATION_BUCKET_RATE5M,
