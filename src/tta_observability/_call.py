@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
+import traceback
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from time import perf_counter
@@ -569,7 +570,7 @@ class Instrument:
                     elif STATE.capture_exception_messages:
                         span.record_exception(exc)
                     else:
-                        span.record_exception(exc, {"exception.message": type(exc).__name__})
+                        span.record_exception(exc, _without_message(exc))
         except Exception as internal:
             report_internal_error("span attributes", internal)
         finally:
@@ -638,3 +639,17 @@ def unbind_slo(bindings: Mapping[str, SLO]) -> None:
         existing = [i for i in _instruments if i.slo_bound and bindings.get(i.name) == i.slo]
     for inst in existing:
         inst.set_slo(None, bound=False)
+
+
+def _without_message(exc: BaseException) -> dict[str, AttributeValue]:
+    """The exception event's message and stack trace with the type in place of the message.
+
+    The SDK's own ``exception.stacktrace`` ends with ``Type: message``, so replacing the message
+    attribute alone would still export it (messages often carry argument values).
+    """
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    name = type(exc).__name__
+    return {
+        "exception.message": name,
+        "exception.stacktrace": f"Traceback (most recent call last):\n{frames}{name}",
+    }
