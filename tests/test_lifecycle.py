@@ -85,6 +85,8 @@ def test_settings_table_covers_every_setup_argument() -> None:
         ({"metrics_host": ""}, "metrics_host"),
         ({"log_correlation": "maybe"}, "log_correlation"),
         ({"multiprocess_dir": 3}, "multiprocess_dir"),
+        ({"multiprocess_dir": __file__}, "multiprocess_dir must be a directory path, but"),
+        ({"llm_budget_usd_per_month": float("inf")}, "llm_budget_usd_per_month"),
         ({"registry": object()}, "registry"),
     ],
 )

@@ -8,6 +8,7 @@ naming where the value came from. Nothing is started before every row has passed
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -106,8 +107,8 @@ def _ratio(where: str, value: Any) -> float:
 
 def _positive(where: str, value: Any) -> float:
     number = _number(where, value)
-    if not number > 0:
-        raise ConfigError(f"{where} must be a positive number, got {value!r}")
+    if not 0 < number < math.inf:
+        raise ConfigError(f"{where} must be a positive finite number, got {value!r}")
     return number
 
 
@@ -165,6 +166,14 @@ def _directory(where: str, value: Any) -> str | None:
     if not isinstance(value, str | os.PathLike):
         raise ConfigError(f"{where} must be a directory path, got {type(value).__name__}")
     return os.fspath(value)
+
+
+def _directory_to_write(where: str, value: Any) -> str | None:
+    """A directory the library creates when missing; an existing file there is an error now."""
+    path = _directory(where, value)
+    if path is not None and os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{where} must be a directory path, but {path!r} is not a directory")
+    return path
 
 
 def _instance(kind: str, what: str) -> Check:
@@ -249,8 +258,8 @@ PARAMS: tuple[Param, ...] = (
     Param("metrics_port", (), DEFAULT_METRICS_PORT, _port),
     Param("metrics_host", (), "127.0.0.1", _text),
     Param("max_label_values", (), c.DEFAULT_MAX_LABEL_VALUES, _positive_int),
-    Param("multiprocess_dir", (MULTIPROCESS_DIR_ENV,), None, _directory),
-    Param("sd_dir", (SD_DIR_ENV,), None, _directory),
+    Param("multiprocess_dir", (MULTIPROCESS_DIR_ENV,), None, _directory_to_write),
+    Param("sd_dir", (SD_DIR_ENV,), None, _directory_to_write),
     Param("slos", (), (), _slos),
     Param("slo_file", (), None, _directory),
     Param("log_correlation", (), True, _flag),
