@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from tta_observability.metrics.exposition import RawFamily
+
 from .test_processes import _run
 
 
@@ -74,3 +78,100 @@ def test_pool_workers_and_forked_children_are_counted_exactly(tmp_path: Path) ->
     assert {f.split("-")[0] for f in proc_files} <= {str(out["me"])}
     assert "archive.dead" in out["files"]  # type: ignore[operator]
     assert not stale.exists()
+
+
+def _counter(value: float) -> list[RawFamily]:
+    fam = RawFamily("c", "doc", "counter")
+    fam.samples = [("c_total", (), value, None)]
+    return [fam]
+
+
+def _total(families: list[RawFamily]) -> float:
+    return sum(v for fam in families for _, _, v, _ in fam.samples)
+
+
+def test_sigterm_while_the_main_thread_holds_a_series_lock_does_not_hang(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    code = f"""
+        import os, signal, time
+        import tta_observability as tto
+        from tta_observability.metrics import STORE
+        tto.setup("mp-term", multiprocess_dir={str(tmp_path)!r}, metrics_port=None)
+
+        @tto.observed
+        def work():
+            return 1
+
+        work()
+        series = STORE.primitives[next(iter(STORE.primitives))]
+        with series.lock:  # as inside a call's record() when the signal lands
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        """
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=20,  # the bug: the handler waited for that lock forever
+    )
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    assert proc.stderr.count("multiprocess last write") == 1, proc.stderr
+
+
+def test_an_exited_process_compacted_during_a_scrape_is_counted_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import threading
+
+    from tta_observability.metrics import values
+
+    worker = subprocess.Popen(["sleep", "60"])
+    worker_file = tmp_path / f"{worker.pid}-{values.process_start(worker.pid)}.proc"
+    worker_file.write_bytes(values._dump(_counter(10)))
+    real_load = values._load
+    other: list[threading.Thread] = []
+
+    def load(path: Path) -> object:
+        out = real_load(path)
+        if path == worker_file and not other:
+            # Between this scrape reading the worker's file and reading the archive, the worker
+            # exits and another scrape folds its file into the archive (or waits to).
+            worker.kill()
+            worker.wait()
+            scrape = values.Multiprocess(str(tmp_path), list).aggregate
+            other.append(threading.Thread(target=scrape, daemon=True))
+            other[0].start()
+            other[0].join(1.0)
+        return out
+
+    monkeypatch.setattr(values, "_load", load)
+    scraper = values.Multiprocess(str(tmp_path), lambda: _counter(0))
+    assert _total(scraper.aggregate()) == 10  # 20 before: in the file and in the archive
+    other[0].join(10)
+    assert not other[0].is_alive()
+    assert _total(scraper.aggregate()) == 10
+    assert not worker_file.exists()
+
+
+def test_totals_never_go_backwards_whichever_process_answers(tmp_path: Path) -> None:
+    import os
+
+    from tta_observability.metrics import values
+
+    live = {"a": 10.0, "b": 1.0}  # a's and b's in-memory values, neither flushed yet
+    a = values.Multiprocess(str(tmp_path), lambda: _counter(live["a"]))
+    b = values.Multiprocess(str(tmp_path), lambda: _counter(live["b"]))
+    parent = os.getppid()  # a live process standing for the other worker
+    b.path = tmp_path / f"{parent}-{values.process_start(parent)}.proc"
+    first = _total(a.aggregate())
+    second = _total(b.aggregate())
+    assert first == 10  # b's file did not exist yet
+    assert second == 11  # was 1: b's live value plus a's file, older than a's answer
+    live["a"] = 12
+    assert _total(a.aggregate()) == 13

@@ -571,7 +571,7 @@ class MetricStore(Collector):
         """
         if self.multiprocess is None:
             return list(self._raw(every_workflow))
-        families = self.multiprocess.aggregate(self.raw())
+        families = self.multiprocess.aggregate()
         return families if every_workflow else _shaped_workflows_only(families)
 
     def render(self, openmetrics: bool) -> str:

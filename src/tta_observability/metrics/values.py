@@ -8,9 +8,11 @@ exactly as in single-process mode, and a daemon thread writes the process's raw 
 between processes), and once more when the process exits normally, is forked, or is stopped with
 SIGTERM by a pool. A process killed with SIGKILL loses at most its last interval.
 
-A scrape of any process (the one holding the port, or a mounted app in any worker) reads its own
-live values from memory and every other file: counters and histograms are summed over live and
-exited processes, so totals never go backwards when a worker is recycled; gauges such as
+A scrape of any process (the one holding the port, or a mounted app in any worker) writes its own
+file first, then sums that and every other file, so that no process's answer runs ahead of
+another's and totals never go backwards whichever process answers. Counters and histograms are
+summed over live and exited processes, so totals never go backwards when a worker is recycled;
+gauges such as
 ``tta_primitive_in_flight`` are summed over live processes only (other gauges, the same in every
 process, take the largest value); exemplars keep the latest one per series. Files of exited
 processes are folded into one ``archive.dead`` file under a lock taken only by scrapes, so the
@@ -24,7 +26,7 @@ import fcntl
 import marshal
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ from .._state import report_internal_error
 from .exposition import Labels, RawExemplar, RawFamily
 
 FLUSH_INTERVAL = 1.0
+#: How long ``close()`` waits for the last write before giving it up.
+CLOSE_TIMEOUT = 2.0
 _ARCHIVE = "archive.dead"
 _LOCK = ".compaction.lock"
 _SUFFIX = ".proc"
@@ -188,7 +192,31 @@ class Multiprocess:
         if thread is not None and thread is not threading.current_thread():
             thread.join(2.0)
         self._thread = None
-        self.flush()
+        self._flush_bounded()
+
+    def _flush_bounded(self) -> None:
+        """The final write, waited for at most ``CLOSE_TIMEOUT`` seconds, then given up.
+
+        ``close()`` also runs from the SIGTERM handler on the main thread, which the signal may
+        have interrupted while it held a series lock (or this file's write lock): taking it
+        there would deadlock the process. In a thread, the wait is bounded.
+        """
+        writer = threading.Thread(target=self.flush, name="tta-observability-last-write")
+        writer.daemon = True
+        try:
+            writer.start()
+        except RuntimeError:  # the interpreter is shutting down: no call holds a lock
+            self.flush()
+            return
+        writer.join(CLOSE_TIMEOUT)
+        if writer.is_alive():
+            report_internal_error(
+                "multiprocess last write",
+                TimeoutError(
+                    f"gave up after {CLOSE_TIMEOUT}s (a lock is held by the interrupted thread); "
+                    "this process's values since its last flush are lost"
+                ),
+            )
 
     def after_fork_in_child(self) -> None:
         """The child has its own file and flusher; its values start from zero (the caller's)."""
@@ -198,26 +226,41 @@ class Multiprocess:
 
     # Reading all of them.
 
-    def aggregate(self, own: list[RawFamily]) -> list[RawFamily]:
-        """``own`` (this process's live values) plus every other process's, live or exited."""
+    def aggregate(self) -> list[RawFamily]:
+        """Every process's values, live or exited, all read from the files (scrapes only).
+
+        This process's file is written first and its values taken from that write, as the other
+        processes see them: every file only grows, so a total never goes backwards whichever
+        process answers the scrape (summing this process's live values with the others' files,
+        up to ``FLUSH_INTERVAL`` old, made each process's answer run ahead of the others').
+        The files and the archive are read under the lock compaction takes, so an exited
+        process's values are counted once: in its file or in the archive, never both.
+        """
+        with self._write_lock:
+            own = self.snapshot()
+            try:
+                _write(self.path, _dump(own))
+            except Exception as exc:  # a full disk must not break the scrape
+                report_internal_error("multiprocess file write", exc)
         merged: Merged = {}
         _add(merged, [(f.name, f.type, f.samples) for f in own], live=True)
-        dead: list[Path] = []
-        for path in self.directory.glob(f"*{_SUFFIX}"):
-            if path == self.path:
-                continue
-            pid_text, _, start = path.stem.partition("-")
-            try:
-                alive = _alive(int(pid_text), start)
-            except ValueError:
-                continue
-            if not alive:
-                dead.append(path)
-                continue
-            families = _load(path)
-            if families is not None:
-                _add(merged, families, live=True)
-        archive = self._compact(dead)
+        with self._compaction_lock():
+            dead: list[Path] = []
+            for path in self.directory.glob(f"*{_SUFFIX}"):
+                if path == self.path:
+                    continue
+                pid_text, _, start = path.stem.partition("-")
+                try:
+                    alive = _alive(int(pid_text), start)
+                except ValueError:
+                    continue
+                if not alive:
+                    dead.append(path)
+                    continue
+                families = _load(path)
+                if families is not None:
+                    _add(merged, families, live=True)
+            archive = self._compact(dead)
         if archive is not None:
             _add(merged, archive, live=False)
         out = []
@@ -226,6 +269,16 @@ class Multiprocess:
             raw.samples = [(s, labels, v, ex) for (s, labels), (v, ex) in merged[fam.name].items()]
             out.append(raw)
         return out
+
+    @contextlib.contextmanager
+    def _compaction_lock(self) -> Iterator[None]:
+        """Across processes: held by scrapes only, never by the per-call path or a flush."""
+        with open(self.directory / _LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _remove_stale_temporaries(self) -> None:
         """A process killed between writing its temporary file and renaming it leaves it."""
@@ -240,32 +293,30 @@ class Multiprocess:
                     tmp.unlink()
 
     def _compact(self, dead: list[Path]) -> list[tuple[str, str, list[Any]]] | None:
-        """Fold the files of exited processes into the archive; return the archive."""
+        """Fold the files of exited processes into the archive; return the archive.
+
+        Called with the compaction lock held.
+        """
         archive_path = self.directory / _ARCHIVE
         if not dead:
             return _load(archive_path) if archive_path.exists() else None
-        with open(self.directory / _LOCK, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                merged: Merged = {}
-                previous = _load(archive_path) if archive_path.exists() else None
-                types: dict[str, str] = {}
-                for families in [previous, *(_load(p) for p in dead if p.exists())]:
-                    if families is None:
-                        continue
-                    for name, typ, _ in families:
-                        types[name] = typ
-                    _add(merged, families, live=False)
-                archive = [
-                    (name, types[name], [(s, lab, v, ex) for (s, lab), (v, ex) in cells.items()])
-                    for name, cells in merged.items()
-                    if types[name] != "gauge"
-                ]
-                _write(archive_path, marshal.dumps((_FORMAT, archive)))
-                for path in dead:
-                    with contextlib.suppress(FileNotFoundError):
-                        path.unlink()
-                self._remove_stale_temporaries()
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        merged: Merged = {}
+        previous = _load(archive_path) if archive_path.exists() else None
+        types: dict[str, str] = {}
+        for families in [previous, *(_load(p) for p in dead if p.exists())]:
+            if families is None:
+                continue
+            for name, typ, _ in families:
+                types[name] = typ
+            _add(merged, families, live=False)
+        archive = [
+            (name, types[name], [(s, lab, v, ex) for (s, lab), (v, ex) in cells.items()])
+            for name, cells in merged.items()
+            if types[name] != "gauge"
+        ]
+        _write(archive_path, marshal.dumps((_FORMAT, archive)))
+        for path in dead:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        self._remove_stale_temporaries()
         return archive
