@@ -175,3 +175,47 @@ def test_totals_never_go_backwards_whichever_process_answers(tmp_path: Path) -> 
     assert second == 11  # was 1: b's live value plus a's file, older than a's answer
     live["a"] = 12
     assert _total(a.aggregate()) == 13
+
+
+def test_a_child_forked_inside_a_call_counts_that_call_in_flight(tmp_path: Path) -> None:
+    out = _run(
+        f"""
+        import json, os, signal, sys, time
+        import tta_observability as tto
+        from tta_observability.metrics import STORE
+        tto.setup("mp-fork", multiprocess_dir={str(tmp_path)!r}, metrics_port=None)
+        go_r, go_w = os.pipe()
+        done_r, done_w = os.pipe()
+
+        @tto.observed
+        def handler():
+            pid = os.fork()
+            if pid == 0:
+                os.read(go_r, 1)  # the child stays inside the call until told
+            return pid
+
+        def in_flight():
+            return [v for f in STORE.families() if f.name == "tta_primitive_in_flight"
+                    for _, l, v, _ in f.samples if dict(l).get("primitive_name") == "handler"]
+
+        pid = handler()
+        if pid == 0:
+            STORE.multiprocess.flush()  # the child has returned from the call
+            os.write(done_w, b"x")
+            time.sleep(60)
+        deadline = time.monotonic() + 5
+        inside = in_flight()
+        while inside != [1.0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            inside = in_flight()
+        os.write(go_w, b"x")
+        os.read(done_r, 1)
+        after = in_flight()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        print(json.dumps({{"inside": inside, "after": after}}))
+        """,
+        timeout=30,
+    )
+    assert out["inside"] == [1.0]  # was 0: the child's call was not counted
+    assert out["after"] == [0.0]  # was -1

@@ -30,6 +30,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from . import __about__, _tracing, discovery, llm, logs
 from . import contract as c
 from . import slo_file as slo_file_mod
+from ._call import CURRENT_CALL
 from ._settings import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from ._state import STATE, logger
 from .metrics import STORE, MetricStore
@@ -597,9 +598,24 @@ def _unblock_after_fork() -> None:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
+def _calls_on_this_stack() -> dict[int, int]:
+    """``id(series)`` -> the calls of that primitive under way on this thread (in this context).
+
+    After a fork inside an observed call, the child returns from those calls and records their
+    ends: its in-flight count must start from them, or the summed gauge drops below zero.
+    """
+    counts: dict[int, int] = {}
+    call = CURRENT_CALL.get()
+    while call is not None:
+        key = id(call.inst.series)
+        counts[key] = counts.get(key, 0) + 1
+        call = call.parent
+    return counts
+
+
 def _after_fork_in_child() -> None:
     try:
-        STORE.after_fork_in_child()
+        STORE.after_fork_in_child(_calls_on_this_stack())
         handle = _HANDLE
         if handle is not None:
             handle._after_fork_in_child()

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -266,7 +266,9 @@ class PrimitiveSeries(OutcomeSeries):
             finished = sum(self.status_counts)
         # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
         begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
-        return begun - finished
+        # Never below zero: a forked child may end calls it inherited from another thread's
+        # context (an event loop's other tasks), which its count did not start from.
+        return max(begun - finished, 0)
 
     def record_self(self, seconds: float, trace_id: int, span_id: int) -> None:
         self._observe("self_hist", seconds, trace_id, span_id)
@@ -446,8 +448,12 @@ class MetricStore(Collector):
                 g = self.guards[key] = LabelGuard(metric, label, self.max_label_values)
             return g
 
-    def after_fork_in_child(self) -> None:
-        """A forked child: locks another thread of the parent held at the fork stay held."""
+    def after_fork_in_child(self, inherited: Mapping[int, int] | None = None) -> None:
+        """A forked child: locks another thread of the parent held at the fork stay held.
+
+        ``inherited``: ``id(series)`` -> the calls of that primitive on the forking thread's
+        stack, which the child continues (and ends): its in-flight count starts from them.
+        """
         self.lock = threading.Lock()
         for guard in self.guards.values():
             guard.lock = threading.Lock()
@@ -459,17 +465,20 @@ class MetricStore(Collector):
                     runs.lock = threading.Lock()
         if self.multiprocess is not None:
             # The parent's values are in the parent's file: the child counts only its own.
-            self.reset_values()
+            self.reset_values(inherited or {})
             self.multiprocess.after_fork_in_child()
 
-    def reset_values(self) -> None:
-        """Zero every counter and histogram (gauges set by setup() stay)."""
+    def reset_values(self, in_flight: Mapping[int, int]) -> None:
+        """Zero every counter and histogram (gauges set by setup() stay).
+
+        ``in_flight``: ``id(series)`` -> calls under way that will still end in this process.
+        """
         for p in list(self.primitives.values()):
             _reset_outcomes(p)
             p.errors = {}
             p.self_hist = None
             p.first_item_hist = None
-            p.begun = itertools.count(1)
+            p.begun = itertools.count(1 + in_flight.get(id(p), 0))
             p.begin = p.begun.__next__
         for w in list(self.workflows.values()):
             _reset_outcomes(w)
