@@ -219,3 +219,64 @@ def test_a_child_forked_inside_a_call_counts_that_call_in_flight(tmp_path: Path)
     )
     assert out["inside"] == [1.0]  # was 0: the child's call was not counted
     assert out["after"] == [0.0]  # was -1
+
+
+def test_a_sigterm_caught_just_before_the_main_thread_blocks_still_stops_the_child(
+    tmp_path: Path,
+) -> None:
+    """``Pool.terminate()`` racing a worker on its way back to the task queue's lock.
+
+    The signal lands on another thread of the child while its main thread sits in a semaphore
+    wait: CPython only sets a flag, the main thread never runs the handler, and the child used to
+    outlive its SIGTERM (a ``with Pool()`` hung at exit, now and then, under load).
+    """
+    out = _run(
+        f"""
+        import json, multiprocessing, os, signal, threading, time
+        import tta_observability as tto
+        from tta_observability.metrics import STORE
+        tto.setup("mp-race", multiprocess_dir={str(tmp_path)!r}, metrics_port=None)
+
+        @tto.observed
+        def work():
+            return 1
+
+        def main_thread_sleeps(native_id):
+            with open(f"/proc/self/task/{{native_id}}/stat") as stat:
+                return stat.read().rpartition(")")[2].split()[0] == "S"
+
+        pid = os.fork()
+        if pid == 0:
+            for _ in range(7):
+                work()
+            main = os.getpid()  # the main thread's id (its native_id is the parent's in 3.11)
+
+            def signal_me():
+                while not main_thread_sleeps(main):
+                    time.sleep(0.01)
+                signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+            threading.Thread(target=signal_me).start()
+            multiprocessing.Semaphore(0).acquire()  # as a pool worker waits for a task
+            os._exit(3)
+        deadline = time.monotonic() + 20
+        status = 0
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        families = STORE.multiprocess.aggregate()
+        calls = sum(v for f in families if f.name == "tta_primitive_executions"
+                    for n, l, v, _ in f.samples
+                    if n.endswith("_total") and dict(l).get("primitive_name") == "work")
+        print(json.dumps({{"signalled": os.WIFSIGNALED(status),
+                          "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+                          "calls": calls}}))
+        """,
+        timeout=60,
+    )
+    assert out == {"signalled": True, "signal": 15, "calls": 7.0}

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -27,7 +26,7 @@ from typing import Any
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from . import __about__, _tracing, discovery, llm, logs
+from . import __about__, _signals, _tracing, discovery, llm, logs
 from . import contract as c
 from . import slo_file as slo_file_mod
 from ._call import CURRENT_CALL
@@ -116,7 +115,7 @@ class Handle:
             self._server = None
         self._closers = [(closer, True) for closer, keep in self._closers if keep]
         if self.settings.handle_sigterm:
-            _restore_sigterm_in_child()
+            _signals.restore_in_child(self.store.multiprocess)
 
 
 _HANDLE: Handle | None = None
@@ -264,7 +263,7 @@ def _start(handle: Handle, specs: list[slo_file_mod.SLOSpec]) -> None:
         handle.add_closer(logs.install_log_filter(), in_children=True)
         handle.add_closer(logs.install_structlog(), in_children=True)
     if settings.handle_sigterm:
-        handle.add_closer(_start_sigterm(handle))
+        handle.add_closer(_signals.install(handle.shutdown) or _nothing)
     if settings.capture_exception_messages:
         STATE.capture_exception_messages = True
         handle.add_closer(_stop_capturing_messages, in_children=True)
@@ -442,90 +441,6 @@ def _held_by_this_process(port: int) -> bool:
     return False
 
 
-_previous_sigterm: Any = None
-
-
-def _start_sigterm(handle: Handle) -> Closer:
-    """Chain to SIGTERM so that the app drains first and its drain's spans are exported.
-
-    With a handler of the app's (or its server's) already installed, that handler runs and
-    nothing else: the app drains and exits normally, and ``atexit`` shuts telemetry down after
-    the drain. With the default disposition, the process would die at once: flush spans first,
-    then die of the signal as it would have.
-    """
-    global _previous_sigterm
-    if threading.current_thread() is not threading.main_thread():
-        return _nothing  # signal handlers can only be installed from the main thread
-    previous = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if callable(previous):
-            previous(signum, frame)
-            return
-        if previous == signal.SIG_IGN:
-            return
-        handle.shutdown()
-        # Die of the signal as the process would have, so its exit status says so.
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except (ValueError, OSError) as exc:
-        logger.debug("tta_observability: cannot handle SIGTERM: %s", exc)
-        return _nothing
-    _previous_sigterm = (on_sigterm, previous)
-
-    def restore() -> None:
-        global _previous_sigterm
-        _previous_sigterm = None
-        if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, previous)
-
-    return restore
-
-
-def _restore_sigterm_in_child() -> None:
-    """A forked child behaves on SIGTERM as it would without the library (Pool.terminate).
-
-    In multiprocess mode a child that would die of SIGTERM first writes its values (a pool
-    worker is terminated right after its last task, before its flusher's next turn).
-    """
-    global _previous_sigterm
-    installed = _previous_sigterm
-    _previous_sigterm = None
-    if installed is None:
-        return
-    ours, previous = installed
-    handler = previous
-    files = STORE.multiprocess
-    if files is not None and previous == signal.SIG_DFL:
-        handler = _flush_then_die(files)
-    with contextlib.suppress(ValueError, OSError, TypeError):
-        if signal.getsignal(signal.SIGTERM) is ours:
-            signal.signal(signal.SIGTERM, handler)
-
-
-def _flush_then_die(files: Multiprocess) -> Callable[[int, Any], None]:
-    def die() -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        if files.main_flushing:
-            # The signal interrupted this process's own last write (a pool worker ending
-            # normally when the pool terminates it): let that write finish, then die.
-            files.after_main_flush = die
-            return
-        # In a thread, bounded: the interrupted main thread may hold a series lock.
-        writer = threading.Thread(target=files.flush_dying, daemon=True)
-        writer.start()
-        writer.join(2.0)
-        die()
-
-    return on_sigterm
-
-
 def _flush_at_pool_exit(files: Multiprocess) -> None:
     """multiprocessing's children end with os._exit (no atexit), after its finalizers run.
 
@@ -568,36 +483,6 @@ def _stop_capturing_messages() -> None:
     STATE.capture_exception_messages = False
 
 
-#: True while a fork is in progress and SIGTERM was blocked for it by us.
-_sigterm_blocked_for_fork = False
-
-
-def _before_fork() -> None:
-    """Hold SIGTERM back across a fork while our handler is installed.
-
-    A child gets the SIGTERM disposition it had before setup() back in its after-fork hook; a
-    SIGTERM that arrived before that (``Pool.terminate()`` right after a worker starts) would be
-    caught by our handler's C half and then dropped, leaving a child that cannot be stopped.
-    Blocked, it stays pending and is delivered once the child's disposition is its own again.
-    """
-    global _sigterm_blocked_for_fork
-    if _previous_sigterm is None:
-        return
-    try:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-        _sigterm_blocked_for_fork = signal.SIGTERM not in old
-    except (OSError, ValueError):
-        _sigterm_blocked_for_fork = False
-
-
-def _unblock_after_fork() -> None:
-    global _sigterm_blocked_for_fork
-    if _sigterm_blocked_for_fork:
-        _sigterm_blocked_for_fork = False
-        with contextlib.suppress(OSError, ValueError):
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
-
-
 def _calls_on_this_stack() -> dict[int, int]:
     """``id(series)`` -> the calls of that primitive under way on this thread (in this context).
 
@@ -622,13 +507,13 @@ def _after_fork_in_child() -> None:
     except Exception as exc:  # never break the child
         logger.debug("tta_observability: after-fork reset failed: %r", exc)
     finally:
-        _unblock_after_fork()
+        _signals.unblock_after_fork()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_unblock_after_fork,
+        before=_signals.before_fork,
+        after_in_parent=_signals.unblock_after_fork,
         after_in_child=_after_fork_in_child,
     )
 
