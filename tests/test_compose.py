@@ -483,6 +483,56 @@ def test_docker_stack_reads_the_webhook_url_file_and_checks_urls(
     stack.stack_down(work)
 
 
+@pytest.mark.parametrize("amtool", versions_of("amtool"))
+def test_docker_stack_leaves_out_integrations_without_secrets(
+    fake_compose: Path, tmp_path: Path, amtool: str
+) -> None:
+    """Alertmanager retries a notification whose secret file is missing and logs each failure,
+    every few seconds: the compose stack's config has only the integrations that can notify."""
+    work = stack.export_compose(tmp_path / "state")
+    (work / ".env").write_text(SECRET_FREE_ENV)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "slack_webhook_url").write_text("https://hooks.slack.example.test/T/B/x\n")
+    handle = stack.stack_up(work, native=False, secrets_dir=keys)
+    stack.stack_down(work)
+    assert handle.disabled == [
+        "paging/pagerduty",
+        "paging/webhook",
+        "escalation/pagerduty",
+        "escalation/webhook",
+        "ticket/webhook",
+    ]
+    rendered = load(work / "alertmanager" / "alertmanager.yml")
+    integrations = {
+        r["name"]: sorted(k for k in r if k.endswith("_configs")) for r in rendered["receivers"]
+    }
+    assert integrations == {
+        "heartbeat": [],
+        "paging": [],
+        "escalation": [],
+        "ticket": ["slack_configs"],
+        "digest": ["slack_configs"],
+    }
+    # The container still reads the secret where the shipped file says.
+    slack = rendered["receivers"][3]["slack_configs"][0]
+    assert slack["api_url_file"] == f"{stack.CONTAINER_AM_SECRETS}slack_webhook_url"
+    shipped = load(AM_FILE)
+    assert {k: v for k, v in rendered.items() if k != "receivers"} == {
+        k: v for k, v in shipped.items() if k != "receivers"
+    }
+    result = run(amtool, "check-config", str(work / "alertmanager" / "alertmanager.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    # With every secret there, the shipped file is left exactly as it is.
+    for name in ("pagerduty_routing_key", "pagerduty_escalation_routing_key"):
+        (keys / name).write_text("x\n")
+    (keys / "incident_webhook_token").write_text("x\n")
+    (keys / stack.WEBHOOK_URL_FILE).write_text("https://incident.example.test/hook\n")
+    assert stack.stack_up(work, native=False, secrets_dir=keys).disabled == []
+    stack.stack_down(work)
+    assert (work / "alertmanager" / "alertmanager.yml").read_bytes() == AM_FILE.read_bytes()
+
+
 # --- Prometheus --------------------------------------------------------------------------------
 
 

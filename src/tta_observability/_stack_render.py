@@ -1,13 +1,14 @@
-"""The shipped Prometheus and Alertmanager configs rendered for the native stack: pure functions
-of the compose files (no processes, no state), used by :mod:`tta_observability.stack` and the
-generator of ``prometheus-longterm.yml``.
+"""The shipped Prometheus and Alertmanager configs rendered for the native stack (and the
+Alertmanager config for the compose stack's work directory): pure functions of the compose files
+(no processes, no state), used by :mod:`tta_observability.stack` and the generator of
+``prometheus-longterm.yml``.
 """
 
 from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ REMOTE_WRITE_URL = f"http://{VICTORIAMETRICS}/api/v1/write"
 #: (``url_file``, Alertmanager >= 0.26); for Debian's 0.25 the native stack inlines it as ``url``.
 WEBHOOK_URL_FILE = "incident_webhook_url"
 WEBHOOK_URL_ENV = "TTA_ALERT_WEBHOOK_URL"
+
+#: Where this process finds the file a config path names.
+Locate = Callable[[str], Path]
 
 
 def substitute(node: Any, replacements: Mapping[str, str]) -> Any:
@@ -116,20 +120,22 @@ def resolve_webhook_url(webhook_url: str | None, secrets_dir: Path) -> str | Non
 
 
 def _without_absent_secrets(
-    receiver: Mapping[str, Any], disabled: list[str] | None
+    receiver: Mapping[str, Any], disabled: list[str] | None, locate: Locate = Path
 ) -> dict[str, Any]:
     """The receiver without integrations whose secret file (``*_file``) does not exist.
 
     Alertmanager retries a notification whose secret is missing and logs each failure, every
     few seconds while an alert fires; an integration nobody configured is better left out.
-    ``disabled`` collects ``receiver/integration`` names of what was dropped.
+    ``disabled`` collects ``receiver/integration`` names of what was dropped. ``locate`` maps a
+    path of the config to where this process can see the file (a container's secrets directory
+    to the host directory mounted there).
     """
     out: dict[str, Any] = {}
     for key, value in receiver.items():
         if not (key.endswith("_configs") and isinstance(value, list)):
             out[key] = value
             continue
-        kept = [item for item in value if not _absent_secret_files(item)]
+        kept = [item for item in value if not _absent_secret_files(item, locate)]
         if disabled is not None and len(kept) < len(value):
             disabled.append(f"{receiver.get('name')}/{key.removesuffix('_configs')}")
         if kept:
@@ -137,19 +143,19 @@ def _without_absent_secrets(
     return out
 
 
-def _absent_secret_files(node: Any) -> list[str]:
+def _absent_secret_files(node: Any, locate: Locate) -> list[str]:
     """Paths named by ``*_file`` keys anywhere in ``node`` that do not exist."""
     if isinstance(node, dict):
         found = []
         for key, value in node.items():
             if key.endswith("_file") and isinstance(value, str):
-                if not Path(value).is_file():
+                if not locate(value).is_file():
                     found.append(value)
             else:
-                found += _absent_secret_files(value)
+                found += _absent_secret_files(value, locate)
         return found
     if isinstance(node, list):
-        return [path for item in node for path in _absent_secret_files(item)]
+        return [path for item in node for path in _absent_secret_files(item, locate)]
     return []
 
 
@@ -179,20 +185,21 @@ def render_alertmanager(
     *,
     keep_url_file: bool = False,
     disabled: list[str] | None = None,
+    locate: Locate = Path,
 ) -> dict[str, Any]:
     """A compose Alertmanager config rewritten for local paths and ``webhook_url`` (None drops
     the incident webhook); ``group_wait`` speeds up tests.
 
     ``keep_url_file`` (Alertmanager >= 0.26) keeps the shipped ``url_file``, whose file the caller
     writes; otherwise the URL is inlined. With ``disabled`` (a list to fill), integrations whose
-    secret files do not exist are left out.
+    secret files do not exist (where ``locate`` finds them) are left out.
     """
     rendered: dict[str, Any] = substitute(dict(config), replacements)
     receivers = rendered.get("receivers", [])
     if not keep_url_file:
         receivers = [_inline_webhook_url(r, webhook_url) for r in receivers]
     if disabled is not None:
-        receivers = [_without_absent_secrets(r, disabled) for r in receivers]
+        receivers = [_without_absent_secrets(r, disabled, locate) for r in receivers]
     rendered["receivers"] = receivers
     if group_wait:
         route = rendered["route"]
