@@ -465,7 +465,8 @@ def test_observed_on_an_instrumented_primitive_subclass_adopts_its_span(traced: 
         "sequential.step_0",
     ]
     assert {n: s.name for n, s in named(traced.spans).items()} == {"planner": "primitive.Planner"}
-    assert traced.value(WF, workflow="planner", status="success") == 1
+    # A root that calls nothing observed has no workflow series (docs/metrics.md): its own.
+    assert traced.value(EXEC, primitive_name="planner", status="success") == 1
 
 
 def test_spans_of_another_provider_are_not_adopted(traced: Traced) -> None:
@@ -513,3 +514,78 @@ def test_routing_children_adopt_the_route_case_and_branch_spans(traced: Traced) 
     assert traced.value(decisions, primitive_name="routes/2:switch", route="default") == 1
     assert traced.value(decisions, primitive_name="routes/3:conditional", route="else") == 1
     uninstrument(wf)
+
+
+def test_llm_under_cache_timeout_circuit_breaker_enriches_its_gen_ai_span(traced: Traced) -> None:
+    # TTA.dev's LLM primitive opens gen_ai.litellm.<provider>.invoke itself, inside execute;
+    # Cache, Timeout and CircuitBreaker open none around their child. The LLM node's span is
+    # that gen_ai span, not a second one of ours around it.
+    def llm(fail: BaseException | None = None) -> LiteLLMPrimitive:
+        return LiteLLMPrimitive(
+            "gpt-x", "openai", {"prompt_tokens": 7, "completion_tokens": 3}, fail
+        )
+
+    def build() -> dict[str, Any]:
+        return {
+            "cache": SequentialPrimitive([lam(), CachePrimitive(llm(), lambda x, _c: "k")]),
+            "timeout": SequentialPrimitive([lam(), TimeoutPrimitive(llm(), 5.0)]),
+            "circuit_breaker": SequentialPrimitive(
+                [lam(), CircuitBreakerPrimitive(llm(), CircuitBreakerConfig())]
+            ),
+            "broken": SequentialPrimitive(
+                [CircuitBreakerPrimitive(llm(ConnectionError("down")), CircuitBreakerConfig())]
+            ),
+            "cache_root": CachePrimitive(llm(), lambda x, _c: "k"),
+        }
+
+    def run_all(wfs: dict[str, Any]) -> None:
+        for wf in wfs.values():
+            with contextlib.suppress(ConnectionError):
+                run(wf)
+
+    run_all(build())
+    alone = Counter((s.name, len(s.events)) for s in traced.spans)
+    # Per workflow, the primitive span, a step per step and the gen_ai span; the root cache's
+    # LLM, only the gen_ai span.
+    assert sum(alone.values()) == 3 * 4 + 3 + 1
+    traced._exporter.clear()
+    wfs = {name: instrument(wf, name=name) for name, wf in build().items()}
+    run_all(wfs)
+    spans = traced.spans
+    # Only the root Cache, which TTA.dev does not trace, gets a span of ours; no exception
+    # event is added to TTA.dev's.
+    assert Counter((s.name, len(s.events)) for s in spans) == alone + Counter(
+        {("cache_root", 0): 1}
+    )
+    nodes = named(spans)
+    ids = {s.context.span_id: s for s in spans}
+    wrappers = {
+        "cache": "cache/1:cache",
+        "timeout": "timeout/1:timeout",
+        "circuit_breaker": "circuit_breaker/1:circuit_breaker",
+        "broken": "broken/0:circuit_breaker",
+        "cache_root": "cache_root",
+    }
+    for wf, wrapper in wrappers.items():
+        span = nodes[f"{wrapper}/llm"]
+        attrs = span.attributes or {}
+        assert span.name == "gen_ai.litellm.openai.invoke", wf
+        assert attrs[c.ATTR_PRIMITIVE_TYPE] == "llm"
+        parent = span.parent
+        assert parent is not None and ids[parent.span_id] is nodes[wrapper]
+        ok = wf != "broken"
+        assert attrs[c.ATTR_STATUS] == ("success" if ok else "error")
+        assert traced.value(EXEC, primitive_name=f"{wrapper}/llm", status=attrs[c.ATTR_STATUS]) == 1
+        if ok:  # the usage the library reads from the LLMResponse, on the same span
+            assert attrs[c.ATTR_GEN_AI_INPUT_TOKENS] == 7
+            assert attrs[c.ATTR_GEN_AI_OUTPUT_TOKENS] == 3
+            assert attrs["gen_ai.usage.prompt_tokens"] == 7  # TTA.dev's own, kept
+        else:
+            assert attrs[c.ATTR_ERROR_TYPE] == "ConnectionError"
+            assert span.status.status_code is StatusCode.ERROR
+        (ex,) = traced.exemplars(EXEC, primitive_name=f"{wrapper}/llm")
+        assert ex.labels["span_id"] == format(span.context.span_id, "016x")
+    tokens = c.LLM_TOKENS.name
+    assert traced.value(tokens, model="gpt-x", provider="openai", token_type="input") == 4 * 7
+    for wf in wfs.values():
+        uninstrument(wf)

@@ -25,7 +25,7 @@ from ..budget import RunBudgetExceeded
 from ..context import Binding, enter, leave, parent_from
 from .node import MISSING, Node
 from .recorders import Call, Recogniser
-from .ttadev_spans import own_span, wrapper_span
+from .ttadev_spans import llm_span, own_span, wrapper_span
 
 #: The instrumented call in progress in this context (its node and span).
 CURRENT: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
@@ -87,6 +87,10 @@ def _start(node: Node, parent: Call | None, ctx: Any, role: Any) -> Started:
         span = own_span(node, ctx) if node.own_span else None
         if span is not None:
             return node.inst.adopt(span, make_current=True)
+        if node.inner_span:
+            span = llm_span()
+            if span is not None:  # current already
+                return node.inst.adopt(span, make_current=False)
         if parent is not None:
             span = wrapper_span(parent.node, role)
             if span is not None:
@@ -106,7 +110,8 @@ def _start(node: Node, parent: Call | None, ctx: Any, role: Any) -> Started:
 
 def _open(node: Node, args: Any, kwargs: Any) -> Frame:
     parent = CURRENT.get()
-    ctx = args[1] if len(args) > 1 else kwargs.get("context")
+    at = node.ctx_at
+    ctx = args[at] if len(args) > at else kwargs.get(node.ctx_kw)
     # TTA.dev's own span of a node is never made current: logs read the node's span while
     # the span current is still this one.
     base = trace.get_current_span()

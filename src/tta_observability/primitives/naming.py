@@ -105,12 +105,9 @@ def _by_shape(obj: Any) -> str | None:
     return None
 
 
-def kind_of(obj: Any) -> str:
-    """``primitive_type``: the snake-case kind, from the class name, else from the shape."""
-    cls = type(obj)
-    cached = _kind_cache.get(cls)
-    if cached is not None:
-        return cached
+def kind_by_name(cls: type) -> str:
+    """The snake-case kind a class's name gives (``LiteLLMPrimitive`` -> ``llm``), which may
+    not be one of :data:`KINDS`."""
     name = cls.__name__
     if name.endswith("Primitive") and name != "Primitive":
         name = name[: -len("Primitive")]
@@ -118,6 +115,16 @@ def kind_of(obj: Any) -> str:
     kind = _ALIASES.get(kind, kind)
     if kind.endswith("_llm") or kind.startswith("llm_"):
         kind = "llm"
+    return kind
+
+
+def kind_of(obj: Any) -> str:
+    """``primitive_type``: the snake-case kind, from the class name, else from the shape."""
+    cls = type(obj)
+    cached = _kind_cache.get(cls)
+    if cached is not None:
+        return cached
+    kind = kind_by_name(cls)
     if kind not in KINDS:
         kind = _by_shape(obj) or kind
     kind = kind[: c.MAX_LABEL_VALUE_LENGTH] or "primitive"

@@ -15,7 +15,7 @@ from .. import contract as c
 from .._call import Instrument
 from ..budget import RunBudget
 from ..slo import SLO
-from .naming import WRAPPER_SPANS, children, kind_of
+from .naming import WRAPPER_SPANS, children, kind_by_name, kind_of
 from .recorders import RECOGNISERS, Recogniser
 
 #: Key of the :class:`Node` in an instrumented instance's ``__dict__``.
@@ -29,26 +29,49 @@ CACHE_MAX: Final = 4096
 
 #: The method a node's calls are observed through. TTA.dev's ``InstrumentedPrimitive.execute``
 #: opens the node's span and then calls ``_execute_impl``: observing the latter runs inside that
-#: span, so it can be enriched instead of doubled.
+#: span, so it can be enriched instead of doubled. Likewise its LLM primitives
+#: (``LiteLLMPrimitive``): ``execute`` opens ``gen_ai.<...>.invoke`` as the current span and
+#: calls ``_call(kwargs, model, provider, ctx)`` inside it.
 EXECUTE: Final = "execute"
 EXECUTE_IMPL: Final = "_execute_impl"
+LLM_CALL: Final = "_call"
+
+#: Modules of TTA.dev (current layout, 2025 layout); also its tracers' instrumentation scopes
+#: (``trace.get_tracer(__name__)``).
+SCOPES: Final = ("ttadev.", "tta_dev_primitives.")
 
 _hooks: dict[type, str] = {}
 
 
 def hook_method(cls: type) -> str:
-    """:data:`EXECUTE_IMPL` for subclasses of TTA.dev's ``InstrumentedPrimitive``, else
-    :data:`EXECUTE`."""
+    """:data:`EXECUTE_IMPL` for subclasses of TTA.dev's ``InstrumentedPrimitive``,
+    :data:`LLM_CALL` for TTA.dev's LLM primitives that have one, else :data:`EXECUTE`."""
     method = _hooks.get(cls)
     if method is None:
         instrumented = any(
             k.__name__ == "InstrumentedPrimitive" and EXECUTE in vars(k) for k in cls.__mro__
         )
-        has_impl = callable(getattr(cls, EXECUTE_IMPL, None))
-        method = EXECUTE_IMPL if instrumented and has_impl else EXECUTE
+        if instrumented and callable(getattr(cls, EXECUTE_IMPL, None)):
+            method = EXECUTE_IMPL
+        elif _ttadev_llm(cls):
+            method = LLM_CALL
+        else:
+            method = EXECUTE
         if len(_hooks) < CACHE_MAX:
             _hooks[cls] = method
     return method
+
+
+def _ttadev_llm(cls: type) -> bool:
+    """A TTA.dev LLM primitive whose ``execute`` is its own and calls ``_call`` in its span (a
+    subclass overriding ``execute`` may not)."""
+    owner = next((k for k in cls.__mro__ if EXECUTE in vars(k)), None)
+    return (
+        owner is not None
+        and (owner.__module__ or "").startswith(SCOPES)
+        and kind_by_name(cls) == "llm"
+        and callable(getattr(cls, LLM_CALL, None))
+    )
 
 
 # Resolved once per (kind, name, SLO, class, method): workflows built per request reuse them.
@@ -93,7 +116,10 @@ class Node:
         "active",
         "adopted",
         "budget",
+        "ctx_at",
+        "ctx_kw",
         "extracts",
+        "inner_span",
         "inst",
         "is_async",
         "kind",
@@ -122,9 +148,7 @@ class Node:
         self.obj = obj
         self.kind = kind_of(obj)
         self.slo = slo
-        self.method = method
-        #: TTA.dev opens this node's own span (``primitive.<name>``) before our hook runs.
-        self.own_span = method == EXECUTE_IMPL
+        self.use(method)
         self.previous_tracer: Any = MISSING
         #: Tells whether a span TTA.dev opened around a child call is that child's.
         self.wraps = WRAPPER_SPANS.get(self.kind)
@@ -142,6 +166,16 @@ class Node:
         self.via_instance = False
         #: Given by instrument(budget=): each call of this node is a run under it.
         self.budget: RunBudget | None = None
+
+    def use(self, method: str) -> None:
+        """Observe the node's calls through ``method``."""
+        self.method = method
+        #: TTA.dev opens this node's own span (``primitive.<name>``) before our hook runs.
+        self.own_span = method == EXECUTE_IMPL
+        #: TTA.dev's span of this call (``gen_ai.*``) is the current one when our hook runs.
+        self.inner_span = method == LLM_CALL
+        #: Where the call's WorkflowContext is: ``_call(kwargs, model, provider, ctx)``.
+        self.ctx_at, self.ctx_kw = (3, "ctx") if method == LLM_CALL else (1, "context")
 
     # A copy of the instance shares this node until its first call (see tree.py);
     # the node's locks and series must never be copied or pickled.

@@ -67,8 +67,7 @@ def _attach(
         owner = patching.owner(type(obj), method)
         state = _patch(owner, method) if owner is not None else None
     if state is None:
-        node.method = EXECUTE
-        node.own_span = False
+        node.use(EXECUTE)
         patching.patch_instance(obj, node)
     elif node.own_span:
         wrap_tracer(obj, node)

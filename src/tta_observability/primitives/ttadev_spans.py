@@ -11,6 +11,8 @@ attributes, status and exemplar on it rather than a second span of ours:
   ``start_span`` and never made current, so it is found through the node's tracer: at
   instrumentation the instance's ``_tracer`` is wrapped to remember the last ``primitive.*``
   span it started in this context;
+- for TTA.dev's LLM primitives, the ``gen_ai.<...>.invoke`` span their ``execute`` opens as
+  the current span (observed through ``_call``, which runs inside it);
 - else the span its parent opened around this very call: the current span, when its name is
   the one the parent's kind gives that child (``sequential.step_<index>`` for the child at that
   index) and it came from TTA.dev's tracers and carries no node yet.
@@ -30,11 +32,10 @@ from opentelemetry import trace
 
 from .. import contract as c
 from .._state import STATE
-from .node import MISSING, Node
+from .node import MISSING, SCOPES, Node
 
-#: Instrumentation scopes of TTA.dev's tracers (``trace.get_tracer(__name__)`` in its modules).
-SCOPES: Final = ("ttadev.", "tta_dev_primitives.")
 _OWN_PREFIX: Final = "primitive."
+_LLM_PREFIX: Final = "gen_ai."
 
 #: The last ``primitive.*`` span a wrapped TTA.dev tracer started in this context.
 OWN_SPAN: contextvars.ContextVar[Any] = contextvars.ContextVar(
@@ -128,6 +129,18 @@ def own_span(node: Node, ctx: Any) -> Any:
     # TTA.dev writes the span's id into the context it passes on: the same call's span.
     span_id = getattr(ctx, "span_id", None)
     if span_id is not None and span_id != format(span.get_span_context().span_id, "016x"):
+        return None
+    return span
+
+
+def llm_span() -> Any:
+    """The ``gen_ai.*`` span a TTA.dev LLM primitive opened around this call of ``_call`` (the
+    current span), or None."""
+    span = trace.get_current_span()
+    name = getattr(span, "name", None)
+    if type(name) is not str or not name.startswith(_LLM_PREFIX):
+        return None
+    if not _from_ttadev(span) or not _unclaimed(span):
         return None
     return span
 
