@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tta_observability import lifecycle
+from tta_observability._components import find_program
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
 
 from .polling import wait_for
@@ -74,6 +75,39 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
         started.append(proc)
         proc.start()
         return Prometheus(proc, port)
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
+def start_alertmanager(tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Start Alertmanager routing every alert to a receiver that notifies nobody; its base URL."""
+    started: list[ManagedProcess] = []
+
+    def start() -> str:
+        workdir = Path(tempfile.mkdtemp(dir=tmp_path))
+        (workdir / "alertmanager.yml").write_text(
+            "route: {receiver: quiet}\nreceivers: [{name: quiet}]\n", encoding="utf-8"
+        )
+        port = free_port()
+        proc = ManagedProcess(
+            "alertmanager",
+            [
+                find_program("alertmanager") or "prometheus-alertmanager",
+                f"--config.file={workdir / 'alertmanager.yml'}",
+                f"--storage.path={workdir / 'data'}",
+                f"--web.listen-address={LOCALHOST}:{port}",
+                # An empty address: no gossip port opened on every interface.
+                "--cluster.listen-address=",
+            ],
+            f"http://{LOCALHOST}:{port}/-/ready",
+            workdir / "alertmanager.log",
+        )
+        started.append(proc)
+        proc.start()
+        return f"http://{LOCALHOST}:{port}"
 
     yield start
     for proc in started:

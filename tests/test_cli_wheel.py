@@ -32,9 +32,11 @@ import yaml
 
 from tta_observability import contract
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.mixin.rules import WATCHDOG_ALERT
 from tta_observability.stack import STATE_FILE
 
 from .polling import wait_for
+from .test_stack import am_alerts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -444,6 +446,8 @@ def test_stack_app_and_doctor_from_the_wheel(venv: Venv, tmp_path: Path) -> None
         )
         assert len(result) == 1
         assert result[0]["metric"]["instance"] == metrics_url.split("/")[2]
+        # doctor checks the heartbeat: within the fast stack's 5 s resend delay.
+        wait_for(lambda: am_alerts(urls["alertmanager"], WATCHDOG_ALERT), "the heartbeat")
 
         doctor = venv.run(
             "doctor",

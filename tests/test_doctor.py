@@ -22,9 +22,17 @@ import pytest
 import yaml
 
 from tta_observability._servers import LOCALHOST, ManagedProcess, free_port
+from tta_observability.assets import asset_file
+from tta_observability.cli import _heartbeat as hb
 from tta_observability.cli import main
+from tta_observability.mixin.rules import ALERT_PATH_FILE, WATCHDOG_ALERT
+
+from .conftest import Prometheus
+from .polling import wait_for
+from .test_stack import am_alerts
 
 SERVICE = "doctor-app"
+HEARTBEAT = f"alertmanager: {WATCHDOG_ALERT} heartbeat active"
 
 APP = textwrap.dedent(
     """
@@ -198,6 +206,11 @@ def test_passes_against_the_native_stack(
         jaeger.services = ["other", SERVICE]
         jaeger.traces = [(SERVICE, time.time() - 60)]
         _wait_for_target_up(stack.prometheus_url, app)
+        # Real Prometheus evaluating the shipped rules every second, sending to the real
+        # Alertmanager: the heartbeat arrives within the stack's 5 s resend delay.
+        [heartbeat] = wait_for(
+            lambda: am_alerts(stack.alertmanager_url, WATCHDOG_ALERT), "the heartbeat"
+        )
         code, rows = _doctor(
             capsys,
             "--app",
@@ -225,6 +238,7 @@ def test_passes_against_the_native_stack(
         "prometheus: exemplar storage on",
         "prometheus: Alertmanager connected",
         "alertmanager: Alertmanager answers",
+        HEARTBEAT,
         "jaeger: Jaeger answers",
         "jaeger: Jaeger knows the service",
         "jaeger: traces in the last hour",
@@ -233,6 +247,7 @@ def test_passes_against_the_native_stack(
     assert rows["jaeger: Jaeger knows the service"]["detail"] == SERVICE
     assert rows["jaeger: traces in the last hour"]["detail"] == f"latest trace {1:032x}"
     assert rows["app: exemplars present"]["detail"].endswith("sample(s) carry one")
+    assert rows[HEARTBEAT]["detail"] == f"active since {heartbeat['startsAt']}, receiver heartbeat"
 
 
 def test_dead_addresses_fail_with_advice(capsys: pytest.CaptureFixture[str]) -> None:
@@ -448,3 +463,138 @@ def test_port_held_by_another_process_is_not_no_call_yet(
         )
     assert "app: served by tta_observability" not in rows
     assert "no observed call has run yet" in rows["app: exemplars present"]["detail"]
+
+
+def _watchdog_rule(prometheus: Prometheus) -> Any:
+    groups = prometheus.api("/api/v1/rules", type="alert")["groups"]
+    return next((r for g in groups for r in g["rules"] if r["name"] == WATCHDOG_ALERT), None)
+
+
+def test_heartbeat_missing_says_which_side(
+    tmp_path: Path,
+    start_alertmanager: Callable[[], str],
+    start_prometheus: Callable[..., Prometheus],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A real Alertmanager that no Prometheus sends the heartbeat to, seen from both sides."""
+    alertmanager = start_alertmanager()
+
+    def heartbeat(*args: str) -> dict[str, str]:
+        code, rows = _doctor(
+            capsys, "--alertmanager", alertmanager, *_skip("app", "jaeger", "pushgateway"), *args
+        )
+        assert code == 1
+        assert rows[HEARTBEAT]["status"] == "FAIL"
+        return rows[HEARTBEAT]
+
+    missing = f"{WATCHDOG_ALERT} is not in Alertmanager"
+    assert heartbeat("--skip", "prometheus")["detail"] == (
+        f"{missing}: no Prometheus delivers the heartbeat here (Prometheus is skipped, so "
+        "which side is broken is not known)"
+    )
+    dead = _dead()
+    row = heartbeat("--prometheus", dead)
+    assert row["detail"] == (
+        f"{missing}: Prometheus at {dead} does not answer, so nothing evaluates the heartbeat rule"
+    )
+    assert "--prometheus URL" in row["fix"]
+
+    # A Prometheus whose rule_files glob matches nothing yet, evaluating every second and
+    # sending alerts nowhere.
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    prometheus = start_prometheus(
+        f"global: {{evaluation_interval: 1s}}\nrule_files: ['{rules}/*.yml']\n"
+    )
+    row = heartbeat("--prometheus", prometheus.url)
+    assert row["detail"] == (
+        f"{missing}: Prometheus at {prometheus.url} has no {WATCHDOG_ALERT} rule, so the "
+        f"alert-path rules ({ALERT_PATH_FILE}) are not loaded and the heartbeat is never "
+        "evaluated"
+    )
+    assert "reload Prometheus" in row["fix"]
+    # Do what the fix says: the rule now fires in Prometheus and still never reaches Alertmanager.
+    (rules / ALERT_PATH_FILE).write_text(asset_file("rules", ALERT_PATH_FILE).read_text())
+    urllib.request.urlopen(
+        urllib.request.Request(f"{prometheus.url}/-/reload", method="POST"), timeout=10
+    ).close()
+    prometheus.wait_for(
+        lambda: (_watchdog_rule(prometheus) or {}).get("state") == "firing", what="the rule"
+    )
+    row = heartbeat("--prometheus", prometheus.url)
+    assert row["detail"] == (
+        f"{WATCHDOG_ALERT} fires in Prometheus at {prometheus.url} but is not in this "
+        "Alertmanager: Prometheus sends alerts to no Alertmanager, so delivery is broken"
+    )
+    assert "alerting.alertmanagers" in row["fix"]
+    assert am_alerts(alertmanager, WATCHDOG_ALERT) == []
+
+
+def test_silenced_heartbeat_fails(
+    start_alertmanager: Callable[[], str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The heartbeat in Alertmanager passes until a silence stops it reaching the receiver."""
+    alertmanager = start_alertmanager()
+    args = ["--alertmanager", alertmanager, *_skip("app", "prometheus", "jaeger", "pushgateway")]
+
+    def post(path: str, payload: Any) -> Any:
+        request = urllib.request.Request(
+            f"{alertmanager}{path}",
+            json.dumps(payload).encode(),
+            {"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read() or b"null")
+
+    # What Prometheus sends for the rule.
+    post("/api/v2/alerts", [{"labels": {"alertname": WATCHDOG_ALERT, "severity": "none"}}])
+    [alert] = wait_for(lambda: am_alerts(alertmanager, WATCHDOG_ALERT), "the alert")
+    code, rows = _doctor(capsys, *args)
+    assert (code, rows[HEARTBEAT]["status"]) == (0, "PASS")
+    assert rows[HEARTBEAT]["detail"] == f"active since {alert['startsAt']}, receiver quiet"
+
+    now = time.time()
+    silence = post(
+        "/api/v2/silences",
+        {
+            "matchers": [{"name": "alertname", "value": WATCHDOG_ALERT, "isRegex": False}],
+            "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60)),
+            "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+            "createdBy": "test",
+            "comment": "maintenance",
+        },
+    )["silenceID"]
+    code, rows = _doctor(capsys, *args)
+    assert (code, rows[HEARTBEAT]["status"]) == (1, "FAIL")
+    assert rows[HEARTBEAT]["detail"] == (
+        f"{WATCHDOG_ALERT} is silenced in Alertmanager (silence {silence}): the heartbeat "
+        "receiver gets nothing, so the dead man's switch raises the alarm"
+    )
+    assert f"amtool silence expire {silence}" in rows[HEARTBEAT]["fix"]
+
+
+def test_heartbeat_lost_between_prometheus_and_alertmanager() -> None:
+    """Each Prometheus-side cause is told apart (the answers as /api/v1/rules shows them)."""
+    prom, ours = "http://prom:9090", "http://am:9093"
+    firing = {"name": WATCHDOG_ALERT, "type": "alerting", "state": "firing", "health": "ok"}
+    assert hb.find_rule([{"rules": [{"name": "Other"}]}, {"rules": [firing]}]) is firing
+    assert hb.find_rule([{"rules": [{"name": "Other"}]}]) is None
+    elsewhere = hb.lost(prom, firing, ["http://other:9093/api/v2/alerts"], False, ours)
+    assert elsewhere.detail == (
+        f"{WATCHDOG_ALERT} fires in Prometheus at {prom} but is not in this Alertmanager: "
+        f"Prometheus sends alerts to http://other:9093/api/v2/alerts, not to {ours}"
+    )
+    assert f"list {ours} under alerting.alertmanagers" in elsewhere.fix
+    ours_too = hb.lost(prom, firing, [f"{ours}/api/v2/alerts"], True, ours)
+    assert ours_too.detail == (
+        f"{WATCHDOG_ALERT} fires in Prometheus at {prom} but is not in this Alertmanager, "
+        "though Prometheus sends to it: delivery from Prometheus to Alertmanager fails, or has "
+        "not been retried since Prometheus found this Alertmanager"
+    )
+    assert "--rules.alert.resend-delay" in ours_too.fix
+    broken = hb.lost(prom, {**firing, "health": "err", "lastError": "boom"}, [], False, ours)
+    assert broken.detail.endswith(f"Prometheus at {prom} fails to evaluate {WATCHDOG_ALERT}: boom")
+    idle = hb.lost(prom, {**firing, "state": "inactive", "health": "unknown"}, [], False, ours)
+    assert "it is inactive (rule health unknown)" in idle.detail
+    assert not any(v.ok for v in (elsewhere, ours_too, broken, idle))

@@ -335,13 +335,14 @@ def stack_up(
     else ``workdir/secrets``, with Docker ``workdir/alertmanager/secrets``). ``webhook_url`` is
     the incident webhook's address (else ``$TTA_ALERT_WEBHOOK_URL``, else the secrets directory's
     ``incident_webhook_url`` file; without any, the native stack has no incident webhook).
-    ``fast`` shortens the scrape, evaluation and Alertmanager grouping intervals to 1 s for tests
-    and demos. ``tracing`` decides about the Collector and Jaeger: None starts each one whose
-    program is found (``StackHandle.missing`` says which were not), True requires both, False
-    starts neither. Programs are looked up in ``$TTA_COMPONENTS_DIR/bin`` (what
-    ``scripts/build-components.sh`` builds), then on ``PATH``. Alertmanager integrations whose
-    secret file does not exist are left out (``StackHandle.disabled``), so that an unconfigured
-    stack does not log a failed notification every few seconds.
+    ``fast`` shortens the scrape, evaluation and Alertmanager grouping intervals to 1 s, and
+    Prometheus' alert resend delay to 5 s, for tests and demos. ``tracing`` decides about the
+    Collector and Jaeger: None starts each one whose program is found (``StackHandle.missing``
+    says which were not), True requires both, False starts neither. Programs are looked up in
+    ``$TTA_COMPONENTS_DIR/bin`` (what ``scripts/build-components.sh`` builds), then on ``PATH``.
+    Alertmanager integrations whose secret file does not exist are left out
+    (``StackHandle.disabled``), so that an unconfigured stack does not log a failed notification
+    every few seconds.
 
     ``native=False`` runs docker-compose on a copy of the shipped files in ``workdir``;
     ``workdir/.env`` must exist (copy ``workdir/.env.example``, set ``GF_ADMIN_PASSWORD``).
@@ -506,6 +507,11 @@ def _processes(
             "--web.enable-lifecycle",
             f"--web.listen-address={addr(name)}",
             f"--web.external-url=http://{addr(name)}",
+            # A firing alert is sent on its first evaluation, often before Prometheus has
+            # discovered Alertmanager, and dropped; the default delay (1m) before it is resent
+            # would keep TTAWatchdog out of Alertmanager for a minute. Alerts then expire in
+            # Alertmanager after 4 resend delays (20 s) without one.
+            *(["--rules.alert.resend-delay=5s"] if fast else []),
         ]
 
     argv: dict[str, list[str]] = {

@@ -19,12 +19,15 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from .. import contract as c
 from ._common import CommandError
+
+if TYPE_CHECKING:
+    from . import _heartbeat
 
 Status = Literal["PASS", "FAIL", "SKIP"]
 
@@ -433,22 +436,57 @@ class Doctor:
 
     # --- Alertmanager and Pushgateway -------------------------------------------------------
 
-    def _health(self, component: str, title: str, path: str, fix: str) -> None:
+    def _health(self, component: str, title: str, path: str, fix: str) -> bool:
         url = self.urls[component].rstrip("/") + path
         try:
             fetch(url, self.timeout)
         except Unreachable as exc:
-            self.add(component, f"{title} answers", False, str(exc), fix)
-            return
-        self.add(component, f"{title} answers", True, url)
+            return self.add(component, f"{title} answers", False, str(exc), fix)
+        return self.add(component, f"{title} answers", True, url)
 
     def check_alertmanager(self) -> None:
-        self._health(
+        if self._health(
             "alertmanager",
             "Alertmanager",
             "/-/healthy",
             "start it (`tta-observability stack up --native`) or pass --alertmanager URL",
-        )
+        ):
+            self._check_heartbeat()
+
+    def _check_heartbeat(self) -> None:
+        """The always-firing TTAWatchdog is active in Alertmanager; if not, which side lost it."""
+        from . import _heartbeat as hb  # the mixin's rules load only when doctor runs
+
+        base = self.urls["alertmanager"]
+        query = urllib.parse.urlencode({"filter": hb.FILTER})
+        try:
+            alerts = fetch(f"{base}/api/v2/alerts?{query}", self.timeout).json()
+        except Unreachable as exc:
+            self.add("alertmanager", hb.NAME, False, str(exc), "check Alertmanager")
+            return
+        verdict = hb.in_alertmanager(alerts) or self._heartbeat_lost()
+        self.add("alertmanager", hb.NAME, verdict.ok, verdict.detail, verdict.fix)
+
+    def _heartbeat_lost(self) -> _heartbeat.Verdict:
+        from . import _heartbeat as hb
+
+        if "prometheus" in self.absent:
+            return hb.prometheus_unchecked("not part of this stack")
+        if "prometheus" in self.skip:
+            return hb.prometheus_unchecked("skipped")
+        base, ours = self.urls["prometheus"], self.urls["alertmanager"]
+        senders: list[str] = []
+        try:
+            rule = hb.find_rule(
+                _api(base, "/api/v1/rules", self.timeout, type="alert").get("groups") or []
+            )
+            if rule is not None and rule.get("state") == "firing":
+                data = _api(base, "/api/v1/alertmanagers", self.timeout)
+                senders = [a.get("url", "") for a in data.get("activeAlertmanagers") or []]
+        except Unreachable:
+            return hb.prometheus_unreachable(base)
+        reaches_us = any(same_endpoint(_base(u), ours) for u in senders)
+        return hb.lost(base, rule, senders, reaches_us, ours)
 
     def check_pushgateway(self) -> None:
         self._health(

@@ -59,7 +59,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="do not start the Collector and Jaeger (native only)",
     )
-    up.add_argument("--fast", action="store_true", help="1 s scrape and evaluation intervals")
+    up.add_argument(
+        "--fast",
+        action="store_true",
+        help="1 s scrape and evaluation intervals, 5 s alert resend delay",
+    )
     up.add_argument(
         "--webhook-url",
         metavar="URL",
