@@ -589,3 +589,26 @@ def test_llm_under_cache_timeout_circuit_breaker_enriches_its_gen_ai_span(traced
     assert traced.value(tokens, model="gpt-x", provider="openai", token_type="input") == 4 * 7
     for wf in wfs.values():
         uninstrument(wf)
+
+
+def test_instrument_primitives_observes_the_llm_through_its_gen_ai_span(traced: Traced) -> None:
+    def build() -> SequentialPrimitive:
+        llm = LiteLLMPrimitive("gpt-x", "openai", {"prompt_tokens": 7, "completion_tokens": 3})
+        return SequentialPrimitive([TimeoutPrimitive(llm, 5.0)])
+
+    run(build())
+    alone = Counter(s.name for s in traced.spans)
+    traced._exporter.clear()
+    instrument_primitives()
+    try:
+        run(build())
+    finally:
+        uninstrument_primitives()
+    assert Counter(s.name for s in traced.spans) == alone  # 3: primitive, step, gen_ai
+    nodes = named(traced.spans)
+    (llm,) = (s for n, s in nodes.items() if n.endswith("/0:timeout/llm"))
+    assert len(nodes) == 3 and llm.name == "gen_ai.litellm.openai.invoke"
+    assert llm.attributes[c.ATTR_GEN_AI_OUTPUT_TOKENS] == 3  # type: ignore[index]
+    assert "_call" not in vars(LiteLLMPrimitive) or not isinstance(
+        vars(LiteLLMPrimitive)["_call"], patching.ClassPatched
+    )  # restored
