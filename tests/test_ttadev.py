@@ -39,6 +39,7 @@ from ttadev.primitives import (  # noqa: E402
     InstrumentedPrimitive,
     LambdaPrimitive,
     LiteLLMPrimitive,
+    LLMProvider,
     MockPrimitive,
     ParallelPrimitive,
     RetryPrimitive,
@@ -48,6 +49,7 @@ from ttadev.primitives import (  # noqa: E402
     SequentialPrimitive,
     SwitchPrimitive,
     TimeoutPrimitive,
+    UniversalLLMPrimitive,
     WorkflowContext,
 )
 
@@ -612,3 +614,57 @@ def test_instrument_primitives_observes_the_llm_through_its_gen_ai_span(traced: 
     assert "_call" not in vars(LiteLLMPrimitive) or not isinstance(
         vars(LiteLLMPrimitive)["_call"], patching.ClassPatched
     )  # restored
+
+
+def test_universal_llm_is_observed_through_its_providers_call(traced: Traced) -> None:
+    # UniversalLLMPrimitive calls a per-provider _call_<provider> inside its gen_ai span: each
+    # instance is observed through its own, with instrument() and with instrument_primitives().
+    usage = {"prompt_tokens": 7, "completion_tokens": 3}
+
+    def build() -> SequentialPrimitive:
+        return SequentialPrimitive(
+            [
+                CachePrimitive(UniversalLLMPrimitive(LLMProvider.GROQ, usage), lambda x, _c: "k"),
+                TimeoutPrimitive(UniversalLLMPrimitive(LLMProvider.OPENAI, usage, True), 5.0),
+                CircuitBreakerPrimitive(
+                    UniversalLLMPrimitive(LLMProvider.OPENAI, usage), CircuitBreakerConfig()
+                ),
+            ]
+        )
+
+    run(build())
+    alone = Counter(s.name for s in traced.spans)
+    assert sum(alone.values()) == 1 + 3 + 3
+    expected = {
+        "u/0:cache/llm": ("gen_ai.groq.invoke", "_call_groq"),
+        "u/1:timeout/llm": ("gen_ai.openai.invoke", "_call_openai_compat"),
+        "u/2:circuit_breaker/llm": ("gen_ai.openai.invoke", "_call_openai"),
+    }
+    for auto in (False, True):
+        traced._exporter.clear()
+        if auto:
+            instrument_primitives()
+            try:
+                run(build())
+            finally:
+                uninstrument_primitives()
+        else:
+            wf = instrument(build(), name="u")
+            run(wf)
+            uninstrument(wf)
+        assert Counter(s.name for s in traced.spans) == alone, auto
+        nodes = named(traced.spans)
+        assert len(nodes) == 7
+        got = {
+            n.partition("/")[2]: (s.name, (s.attributes or {})[c.ATTR_CODE_FUNCTION])
+            for n, s in nodes.items()
+            if s.name.startswith("gen_ai.")
+        }
+        assert got == {k.partition("/")[2]: v for k, v in expected.items()}, auto
+        assert all(
+            (s.attributes or {}).get(c.ATTR_GEN_AI_INPUT_TOKENS) == 7
+            for s in traced.spans
+            if s.name.startswith("gen_ai.")
+        )
+    for method in ("_call_groq", "_call_openai", "_call_openai_compat"):  # restored
+        assert not isinstance(vars(UniversalLLMPrimitive)[method], patching.ClassPatched)

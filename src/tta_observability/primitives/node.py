@@ -8,6 +8,7 @@ only; see ``tree.py`` for how nodes are attached and ``frames.py`` for what a ca
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 from typing import Any, Final
 
@@ -31,10 +32,13 @@ CACHE_MAX: Final = 4096
 #: opens the node's span and then calls ``_execute_impl``: observing the latter runs inside that
 #: span, so it can be enriched instead of doubled. Likewise its LLM primitives
 #: (``LiteLLMPrimitive``): ``execute`` opens ``gen_ai.<...>.invoke`` as the current span and
-#: calls ``_call(kwargs, model, provider, ctx)`` inside it.
+#: calls ``_call(kwargs, model, provider, ctx)`` inside it; ``UniversalLLMPrimitive`` picks a
+#: per-provider ``_call_<provider>(request, ctx)`` (``_call_openai_compat`` with ``use_compat``)
+#: and calls that inside its span, so its instances are observed each through their own.
 EXECUTE: Final = "execute"
 EXECUTE_IMPL: Final = "_execute_impl"
 LLM_CALL: Final = "_call"
+_DISPATCH: Final = "_resolve_call_fn"
 
 #: Modules of TTA.dev (current layout, 2025 layout); also its tracers' instrumentation scopes
 #: (``trace.get_tracer(__name__)``).
@@ -53,7 +57,7 @@ def hook_method(cls: type) -> str:
         )
         if instrumented and callable(getattr(cls, EXECUTE_IMPL, None)):
             method = EXECUTE_IMPL
-        elif _ttadev_llm(cls):
+        elif _ttadev_llm(cls, LLM_CALL):
             method = LLM_CALL
         else:
             method = EXECUTE
@@ -62,15 +66,32 @@ def hook_method(cls: type) -> str:
     return method
 
 
-def _ttadev_llm(cls: type) -> bool:
-    """A TTA.dev LLM primitive whose ``execute`` is its own and calls ``_call`` in its span (a
-    subclass overriding ``execute`` may not)."""
+def hook_method_of(obj: Any) -> str:
+    """:func:`hook_method` of ``obj``'s class, or the ``_call_<provider>`` method a TTA.dev
+    ``UniversalLLMPrimitive`` calls inside its span (read from its provider settings)."""
+    cls = type(obj)
+    method = hook_method(cls)
+    if method != EXECUTE or not callable(getattr(cls, _DISPATCH, None)) or not _ttadev_llm(cls):
+        return method
+    if getattr(obj, "_use_compat", False) is True:
+        name = f"{LLM_CALL}_openai_compat"
+    else:
+        provider = getattr(getattr(obj, "_provider", None), "value", None)
+        name = f"{LLM_CALL}_{provider}" if isinstance(provider, str) else ""
+    if not name.isidentifier() or not inspect.iscoroutinefunction(getattr(cls, name, None)):
+        return EXECUTE
+    return sys.intern(name)  # patching.py tells methods apart by identity
+
+
+def _ttadev_llm(cls: type, method: str | None = None) -> bool:
+    """A TTA.dev LLM primitive whose ``execute`` is its own (a subclass overriding it may not
+    call its provider inside TTA.dev's span) and, given ``method``, has that method."""
     owner = next((k for k in cls.__mro__ if EXECUTE in vars(k)), None)
     return (
         owner is not None
         and (owner.__module__ or "").startswith(SCOPES)
         and kind_by_name(cls) == "llm"
-        and callable(getattr(cls, LLM_CALL, None))
+        and (method is None or callable(getattr(cls, method, None)))
     )
 
 
@@ -173,9 +194,11 @@ class Node:
         #: TTA.dev opens this node's own span (``primitive.<name>``) before our hook runs.
         self.own_span = method == EXECUTE_IMPL
         #: TTA.dev's span of this call (``gen_ai.*``) is the current one when our hook runs.
-        self.inner_span = method == LLM_CALL
-        #: Where the call's WorkflowContext is: ``_call(kwargs, model, provider, ctx)``.
-        self.ctx_at, self.ctx_kw = (3, "ctx") if method == LLM_CALL else (1, "context")
+        self.inner_span = method.startswith(LLM_CALL)
+        #: Where the call's WorkflowContext is: ``_call(kwargs, model, provider, ctx)``,
+        #: ``_call_<provider>(request, ctx)``.
+        self.ctx_at = 3 if method == LLM_CALL else 1
+        self.ctx_kw = "ctx" if self.inner_span else "context"
 
     # A copy of the instance shares this node until its first call (see tree.py);
     # the node's locks and series must never be copied or pickled.

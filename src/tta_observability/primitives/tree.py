@@ -22,7 +22,17 @@ from ..slo import SLO
 from . import patching
 from .frames import CURRENT
 from .naming import call_site, child_name, children, is_primitive, root_name
-from .node import EXECUTE, EXECUTE_IMPL, LOCK, MISSING, NODE_ATTR, Node, hook_method, node_of
+from .node import (
+    EXECUTE,
+    EXECUTE_IMPL,
+    LOCK,
+    MISSING,
+    NODE_ATTR,
+    Node,
+    hook_method,
+    hook_method_of,
+    node_of,
+)
 from .patching import ClassConfig, ClassState
 from .ttadev_spans import unwrap_tracer, wrap_tracer
 
@@ -60,7 +70,7 @@ def _attach(
         name = cfg.name or name
         slo = slo or cfg.slo
     # An execute of the instance's own is wrapped there: it bypasses any class method.
-    method = EXECUTE if EXECUTE in d else hook_method(type(obj))
+    method = EXECUTE if EXECUTE in d else hook_method_of(obj)
     node = Node(obj, name, slo, adopted, children(obj) if kids is None else kids, method)
     state = None
     if EXECUTE not in d:

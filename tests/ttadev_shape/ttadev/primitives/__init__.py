@@ -10,7 +10,7 @@ from .core import (
     SequentialPrimitive,
     SwitchPrimitive,
 )
-from .llm import LiteLLMPrimitive, LLMResponse
+from .llm import LiteLLMPrimitive, LLMProvider, LLMResponse, UniversalLLMPrimitive
 from .observability import InstrumentedPrimitive
 from .performance import CachePrimitive
 from .recovery import (
@@ -38,6 +38,7 @@ __all__ = [
     "ConditionalPrimitive",
     "FallbackPrimitive",
     "InstrumentedPrimitive",
+    "LLMProvider",
     "LLMResponse",
     "LambdaPrimitive",
     "LiteLLMPrimitive",
@@ -51,6 +52,7 @@ __all__ = [
     "SwitchPrimitive",
     "TimeoutError",
     "TimeoutPrimitive",
+    "UniversalLLMPrimitive",
     "WorkflowContext",
     "WorkflowPrimitive",
 ]

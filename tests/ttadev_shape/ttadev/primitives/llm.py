@@ -6,12 +6,15 @@ provider on each call, opens ``gen_ai.litellm.<provider>.invoke`` as the current
 ``gen_ai.system`` / ``gen_ai.request.*`` attributes), awaits ``_call(kwargs, model, provider,
 ctx)`` (which talks to the provider and maps its answer to an ``LLMResponse``) inside it, marks
 it ERROR on an exception, and puts the ``gen_ai.usage.prompt_tokens`` / ``completion_tokens`` it
-got onto it.
+got onto it. ``UniversalLLMPrimitive`` does the same around a per-provider ``_call_<provider>``.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from opentelemetry import trace
@@ -71,3 +74,55 @@ class LiteLLMPrimitive(WorkflowPrimitive):
         if self.fail is not None:
             raise self.fail
         return LLMResponse("ok", model, provider, dict(self.usage), "stop")
+
+
+class LLMProvider(StrEnum):
+    OPENAI = "openai"
+    GROQ = "groq"
+
+
+class UniversalLLMPrimitive(WorkflowPrimitive):
+    """Like the real one: ``execute`` picks the provider's bound ``_call_<provider>`` (or, with
+    ``use_compat``, ``_call_openai_compat`` through a partial) before tracing, then opens
+    ``gen_ai.<provider>.invoke`` as the current span and awaits it there."""
+
+    def __init__(
+        self, provider: LLMProvider, usage: dict[str, int], use_compat: bool = False
+    ) -> None:
+        self._provider = provider
+        self._use_compat = use_compat
+        self.usage = usage
+
+    async def execute(self, request: Any, ctx: WorkflowContext) -> LLMResponse:
+        call_fn = self._resolve_call_fn()
+        tracer = trace.get_tracer(__name__)
+        with tracer.start_as_current_span(f"gen_ai.{self._provider.value}.invoke") as span:
+            span.set_attribute("gen_ai.system", self._provider.value)
+            try:
+                response = await call_fn(request, ctx)
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                raise
+            span.set_attribute("gen_ai.response.model", response.model)
+            return response
+
+    def _resolve_call_fn(self) -> Callable[..., Awaitable[LLMResponse]]:
+        if self._use_compat:
+            return functools.partial(self._call_openai_compat, provider_name=self._provider.value)
+        dispatch = {LLMProvider.OPENAI: self._call_openai, LLMProvider.GROQ: self._call_groq}
+        return dispatch[self._provider]
+
+    def _answer(self, provider: str) -> LLMResponse:
+        return LLMResponse("ok", "m-1", provider, dict(self.usage), "stop")
+
+    async def _call_openai(self, request: Any, ctx: WorkflowContext) -> LLMResponse:
+        return self._answer("openai")
+
+    async def _call_groq(self, request: Any, ctx: WorkflowContext) -> LLMResponse:
+        return self._answer("groq")
+
+    async def _call_openai_compat(
+        self, request: Any, ctx: WorkflowContext, *, provider_name: str
+    ) -> LLMResponse:
+        return self._answer(provider_name)
