@@ -45,6 +45,25 @@ class RawFamily:
         self.samples.append((name, tuple(labels.items()), value, exemplar))
 
 
+class TextFamily(RawFamily):
+    """A family whose sample lines are written as text already (a store's outcome series).
+
+    Its ``lines`` are joined into the body as they are: a scrape then keeps no sample tuples
+    alive, whose allocations would make the garbage collector run in the app's threads.
+    """
+
+    __slots__ = ("lines",)
+
+    def __init__(self, name: str, documentation: str, typ: str) -> None:
+        super().__init__(name, documentation, typ)
+        self.lines: list[str] = []
+
+
+def new_text_family(metric: c.Metric) -> TextFamily:
+    raw = new_family(metric)
+    return TextFamily(raw.name, raw.documentation, raw.type)
+
+
 def new_family(metric: c.Metric) -> RawFamily:
     # prometheus-client names a counter family without its _total suffix.
     name = metric.name.removesuffix("_total") if metric.type == "counter" else metric.name
@@ -113,7 +132,8 @@ def _escape_label_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
-def _prefix(name: str, labels: Labels) -> str:
+def sample_prefix(name: str, labels: Labels) -> str:
+    """``name{labels} ``: the text before a sample's value."""
     if not labels:
         return name + " "
     body = ",".join(f'{k}="{_escape_label_value(v)}"' for k, v in sorted(labels))
@@ -130,8 +150,8 @@ def _header(fam: RawFamily, openmetrics: bool) -> str:
     return f"# HELP {name} {doc}\n# TYPE {name} {fam.type}\n"
 
 
-def _exemplar_text(raw: RawExemplar) -> str:
-    trace_id, span_id, value, ts = raw
+def exemplar_text(trace_id: int, span_id: int, value: float, ts: float) -> str:
+    """An exemplar as OpenMetrics writes it after a sample's value."""
     return (
         f' # {{span_id="{span_id:016x}",trace_id="{trace_id:032x}"}} '
         f"{format_value(value)} {float(ts)!r}"
@@ -158,7 +178,7 @@ class Renderer:
         key = (name, labels)
         prefix = self._by_value.get(key)
         if prefix is None:
-            prefix = self._by_value[key] = _prefix(name, labels)
+            prefix = self._by_value[key] = sample_prefix(name, labels)
         self._by_id[(name, id(labels))] = (labels, prefix)
         return prefix
 
@@ -173,6 +193,9 @@ class Renderer:
             if header is None:
                 header = self._headers[(fam.name, openmetrics)] = _header(fam, openmetrics)
             append(header)
+            if type(fam) is TextFamily:
+                out += fam.lines
+                continue
             for name, labels, value, ex in fam.samples:
                 hit = by_id.get((name, id(labels)))
                 if hit is not None and hit[0] is labels:
@@ -182,7 +205,7 @@ class Renderer:
                 text = repr(value)
                 append(_SPECIAL.get(text, text))
                 if ex is not None and openmetrics:
-                    append(_exemplar_text(ex))
+                    append(exemplar_text(*ex))
                 append("\n")
             seen += len(fam.samples)
         if len(by_id) > 2 * seen + 1024:

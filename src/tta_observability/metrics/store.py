@@ -14,6 +14,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
+from typing import NamedTuple
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
@@ -22,7 +23,15 @@ from prometheus_client.utils import floatToGoString
 from .. import contract as c
 from ..slo import SLO
 from . import exposition
-from .exposition import Labels, RawExemplar, RawFamily, new_family
+from .exposition import (
+    Labels,
+    RawExemplar,
+    RawFamily,
+    TextFamily,
+    exemplar_text,
+    new_family,
+    new_text_family,
+)
 from .values import Multiprocess
 
 logger = logging.getLogger("tta_observability")
@@ -214,13 +223,38 @@ class LabelSets:
     each sample's pre-rendered prefix by them.
     """
 
-    __slots__ = ("base", "buckets", "common", "statuses")
+    __slots__ = ("base", "buckets", "common", "prefixes", "statuses")
 
     def __init__(self, common: Labels, own: Labels) -> None:
         self.common = common
         self.base = (*common, *own)
         self.statuses = tuple((*self.base, ("status", status)) for status in STATUS_INDEX)
         self.buckets = tuple((*self.base, ("le", le)) for le in _LE)
+        #: Every sample's ``name{labels} `` text, made by the first scrape that renders them.
+        self.prefixes: Prefixes | None = None
+
+    def rendered(self, execs: str, duration: str, in_flight: str) -> Prefixes:
+        prefixes = self.prefixes
+        if prefixes is None:
+            p = exposition.sample_prefix
+            prefixes = self.prefixes = Prefixes(
+                tuple(p(execs, labels) for labels in self.statuses),
+                tuple(p(f"{duration}_bucket", labels) for labels in self.buckets),
+                p(f"{duration}_count", self.base),
+                p(f"{duration}_sum", self.base),
+                p(in_flight, self.base),
+            )
+        return prefixes
+
+
+class Prefixes(NamedTuple):
+    """One outcome series' sample prefixes, in the order its samples are written."""
+
+    statuses: tuple[str, ...]
+    buckets: tuple[str, ...]
+    count_prefix: str
+    sum_prefix: str
+    in_flight: str
 
 
 def _label_sets(series: OutcomeSeries, common: Labels, own: Labels) -> LabelSets:
@@ -584,8 +618,17 @@ class MetricStore(Collector):
         return families if every_workflow else _shaped_workflows_only(families)
 
     def render(self, openmetrics: bool) -> str:
-        """This store's exposition text (no ``# EOF``), series prefixes rendered once."""
-        return self.renderer.render(self.families(), openmetrics)
+        """This store's exposition text (no ``# EOF``), series prefixes rendered once.
+
+        In one process the outcome series, nearly all of the body, are written as text as
+        they are read (:class:`.exposition.TextFamily`): the tens of thousands of sample
+        tuples a scrape would otherwise keep alive until the body is joined made the garbage
+        collector run in the app's own threads, a cost beyond the formatting itself
+        (``benchmarks/bench_hot_scrape.py``).
+        """
+        if self.multiprocess is not None:
+            return self.renderer.render(self.families(), openmetrics)
+        return self.renderer.render(self._raw(False, openmetrics), openmetrics)
 
     def raw(self) -> list[RawFamily]:
         """This process's own samples (in multiprocess mode too), as raw families.
@@ -602,13 +645,14 @@ class MetricStore(Collector):
             self._common = common
         return self._common
 
-    def _raw(self, every_workflow: bool) -> Iterator[RawFamily]:
+    def _raw(self, every_workflow: bool, text: bool | None = None) -> Iterator[RawFamily]:
+        """The families; with ``text`` (OpenMetrics or not), outcome series already as text."""
         common_pairs = self.common_labels()
         common = dict(common_pairs)
         self._count_overflows()
-        yield from self._collect_primitives(common_pairs)
+        yield from self._collect_primitives(common_pairs, text)
         yield from self._collect_slos(common)
-        yield from self._collect_workflows(common_pairs, every_workflow)
+        yield from self._collect_workflows(common_pairs, every_workflow, text)
         yield from self._collect_shape(common)
         yield self._collect_first_items(common)
         for counter in self.counters.values():
@@ -648,17 +692,28 @@ class MetricStore(Collector):
                 if total:
                     overflow.values[(g.metric, g.label)] = float(total)
 
-    def _collect_primitives(self, common: Labels) -> Iterator[RawFamily]:
-        execs = new_family(c.PRIMITIVE_EXECUTIONS)
+    def _collect_primitives(self, common: Labels, text: bool | None) -> Iterator[RawFamily]:
+        family = new_family if text is None else new_text_family
+        execs = family(c.PRIMITIVE_EXECUTIONS)
         errors = new_family(c.PRIMITIVE_ERRORS)
-        duration = new_family(c.PRIMITIVE_DURATION)
-        in_flight = new_family(c.PRIMITIVE_IN_FLIGHT)
+        duration = family(c.PRIMITIVE_DURATION)
+        in_flight = family(c.PRIMITIVE_IN_FLIGHT)
         with self.lock:
             series_list = list(self.primitives.values())
         in_flight_name = c.PRIMITIVE_IN_FLIGHT.name
         for s in series_list:
             sets = _label_sets(s, common, (("primitive_type", s.ptype), ("primitive_name", s.name)))
-            _add_outcomes(s, sets, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
+            if text is None:
+                _add_outcomes(
+                    s, sets, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION
+                )
+                in_flight.samples.append((in_flight_name, sets.base, float(s.in_flight), None))
+            else:
+                assert isinstance(execs, TextFamily) and isinstance(duration, TextFamily)
+                assert isinstance(in_flight, TextFamily)
+                prefixes = sets.rendered(_PRIMITIVE_EXECS, _PRIMITIVE_DURATION, in_flight_name)
+                _write_outcomes(s, prefixes, execs.lines, duration.lines, text)
+                in_flight.lines += (prefixes.in_flight, repr(float(s.in_flight)), "\n")
             if s.errors:
                 with s.lock:
                     errs = sorted(s.errors.items())
@@ -674,7 +729,6 @@ class MetricStore(Collector):
                         },
                         float(n),
                     )
-            in_flight.samples.append((in_flight_name, sets.base, float(s.in_flight), None))
         yield from (execs, errors, duration, in_flight)
 
     def _collect_slos(self, common: dict[str, str]) -> Iterator[RawFamily]:
@@ -699,17 +753,25 @@ class MetricStore(Collector):
                 )
         yield from (requests, bad, objective, threshold)
 
-    def _collect_workflows(self, common: Labels, every_workflow: bool) -> Iterator[RawFamily]:
+    def _collect_workflows(
+        self, common: Labels, every_workflow: bool, text: bool | None
+    ) -> Iterator[RawFamily]:
         """Runs by outcome and their duration (shaped workflows only: _shaped_workflows_only)."""
-        execs = new_family(c.WORKFLOW_EXECUTIONS)
-        duration = new_family(c.WORKFLOW_DURATION)
+        family = new_family if text is None else new_text_family
+        execs = family(c.WORKFLOW_EXECUTIONS)
+        duration = family(c.WORKFLOW_DURATION)
         with self.lock:
             wfs = list(self.workflows.values())
         for w in wfs:
             if w.runs is None and not every_workflow:
                 continue
             sets = _label_sets(w, common, (("workflow", w.workflow),))
-            _add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
+            if text is None:
+                _add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
+            else:
+                assert isinstance(execs, TextFamily) and isinstance(duration, TextFamily)
+                prefixes = sets.rendered(_WORKFLOW_EXECS, _WORKFLOW_DURATION, "")
+                _write_outcomes(w, prefixes, execs.lines, duration.lines, text)
         yield from (execs, duration)
 
     def _collect_first_items(self, common: dict[str, str]) -> RawFamily:
@@ -822,6 +884,21 @@ def _family(
     return fam
 
 
+def _read_outcomes(
+    series: OutcomeSeries,
+) -> tuple[list[int], list[RawExemplar | None], list[int], list[RawExemplar | None], float]:
+    """Counts by status, buckets, their exemplars and the sum, read in one lock."""
+    with series.lock:
+        hist = series.hist
+        return (
+            list(series.status_counts),
+            list(series.status_exemplars),
+            list(hist.buckets),
+            list(hist.exemplars),
+            hist.sum,
+        )
+
+
 def _add_outcomes(
     series: OutcomeSeries,
     sets: LabelSets,
@@ -831,12 +908,7 @@ def _add_outcomes(
     duration_metric: c.Metric,
 ) -> None:
     """Add one series' executions by status and its duration histogram, read in one lock."""
-    with series.lock:
-        counts = list(series.status_counts)
-        status_ex = list(series.status_exemplars)
-        buckets = list(series.hist.buckets)
-        bucket_ex = list(series.hist.exemplars)
-        total = series.hist.sum
+    counts, status_ex, buckets, bucket_ex, total = _read_outcomes(series)
     name = execs_metric.name
     add = execs.samples.append
     for labels, n, ex in zip(sets.statuses, counts, status_ex, strict=True):
@@ -850,6 +922,40 @@ def _add_outcomes(
         add((bucket, labels, float(cumulative), ex))
     add((f"{name}_count", sets.base, float(cumulative), None))
     add((f"{name}_sum", sets.base, total, None))
+
+
+_PRIMITIVE_EXECS, _PRIMITIVE_DURATION = c.PRIMITIVE_EXECUTIONS.name, c.PRIMITIVE_DURATION.name
+_WORKFLOW_EXECS, _WORKFLOW_DURATION = c.WORKFLOW_EXECUTIONS.name, c.WORKFLOW_DURATION.name
+
+
+def _write_outcomes(
+    series: OutcomeSeries,
+    prefixes: Prefixes,
+    execs: list[str],
+    duration: list[str],
+    openmetrics: bool,
+) -> None:
+    """:func:`_add_outcomes`, written as text lines: the same samples, read in one lock."""
+    counts, status_ex, buckets, bucket_ex, total = _read_outcomes(series)
+    add = execs.append
+    for prefix, n, ex in zip(prefixes.statuses, counts, status_ex, strict=True):
+        add(prefix)
+        add(repr(float(n)))
+        if ex is not None and openmetrics:
+            # A counter's exemplar counts one call.
+            add(exemplar_text(ex[0], ex[1], 1.0, ex[3]))
+        add("\n")
+    add = duration.append
+    cumulative = 0
+    for prefix, n, ex in zip(prefixes.buckets, buckets, bucket_ex, strict=True):
+        cumulative += n
+        add(prefix)
+        add(repr(float(cumulative)))
+        if ex is not None and openmetrics:
+            add(exemplar_text(*ex))
+        add("\n")
+    duration += (prefixes.count_prefix, repr(float(cumulative)), "\n")
+    duration += (prefixes.sum_prefix, exposition.format_value(total), "\n")
 
 
 def _add_histogram(

@@ -102,7 +102,9 @@ def _add(merged: Merged, families: Iterable[tuple[str, str, list[Any]]], live: b
             continue
         summed = typ != "gauge" or name == c.PRIMITIVE_IN_FLIGHT.name
         for sname, labels, value, ex in samples:
-            key = (sname, tuple(tuple(pair) for pair in labels))
+            # Label tuples as written (marshal keeps tuples): this process's own keep their
+            # identity, so the renderer finds their prefixes without hashing them.
+            key = (sname, labels)
             cell = into.get(key)
             if cell is None:
                 into[key] = [value, ex]
