@@ -66,7 +66,7 @@ def _scraper(url: str, gzip: bool) -> int:
     for line in sys.stdin:
         k_text, interval_text = line.split()
         k, interval = int(k_text), float(interval_text)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         scrapes = []
         for i in range(k):
             delay = t0 + (i + 0.5) * interval - time.perf_counter()
@@ -76,7 +76,7 @@ def _scraper(url: str, gzip: bool) -> int:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as resp:
                 size = len(resp.read())
             scrapes.append((start, time.perf_counter(), size))
-        print(json.dumps(scrapes), flush=True)
+        print(json.dumps({"scrapes": scrapes, "cpu": time.process_time() - cpu0}), flush=True)
     return 0
 
 
@@ -93,11 +93,13 @@ class Scraper:
         self.stdin.write(f"{k} {interval}\n")
         self.stdin.flush()
 
-    def end(self) -> list[tuple[float, float, int]]:
+    def end(self) -> tuple[list[tuple[float, float, int]], float]:
+        """Each scrape's (start, end, body size), and the scraper's CPU time for them."""
         line = self.stdout.readline()
         if not line:
             raise RuntimeError(f"the scraper exited with code {self.proc.wait()}")
-        return [tuple(s) for s in json.loads(line)]  # type: ignore[misc]
+        reply = json.loads(line)
+        return [tuple(s) for s in reply["scrapes"]], reply["cpu"]
 
     def stop(self) -> None:
         self.stdin.close()
@@ -138,14 +140,15 @@ def _populate(primitives: int) -> None:
 
 def _timed_loop(
     hot: Callable[[int], int], calls: int, scraper: Scraper, k: int, interval: float
-) -> tuple[float, float, float, int]:
+) -> tuple[float, float, float, int, float]:
+    """The loop's wall, thread and process times, late scrapes and the scraper's CPU time."""
     gc.collect()
     scraper.begin(k, interval)
     wall, thread_cpu, process_cpu = _loop(hot, calls)
     end = time.perf_counter()
-    scrapes = scraper.end()
+    scrapes, scraper_cpu = scraper.end()
     late = sum(1 for _, done, _ in scrapes if done > end)
-    return wall, thread_cpu, process_cpu, late
+    return wall, thread_cpu, process_cpu, late, scraper_cpu
 
 
 def run(args: argparse.Namespace) -> dict[str, float]:
@@ -214,11 +217,11 @@ def _rounds(
 ) -> dict[str, list[float]]:
     """Each round: the loop with K scrapes and without (alternating first), then formatting."""
     k = args.scrapes
-    keys = ("with", "without", "fmt", "ratio", "server_cpu", "loop_cpu", "skipped")
+    keys = ("with", "without", "fmt", "ratio", "server_cpu", "loop_cpu", "scraper_cpu", "skipped")
     rows: dict[str, list[float]] = {key: [] for key in keys}
     without = (k + 1) * interval  # the calibrated loop time
     for r in range(args.rounds):
-        timed: dict[int, tuple[float, float, float, int]] = {}
+        timed: dict[int, tuple[float, float, float, int, float]] = {}
         for n in (k, 0) if r % 2 == 0 else (0, k):
             # The machine's speed drifts: spread the scrapes over the first 85 % of the loop
             # as long as it was last time, so that they all end inside it.
@@ -227,7 +230,7 @@ def _rounds(
             if n == 0:
                 without = timed[0][0]
         fmt = _median_time(body, 3)
-        (w_wall, w_cpu, w_proc, late), (o_wall, o_cpu, o_proc, _) = timed[k], timed[0]
+        (w_wall, w_cpu, w_proc, late, scraper_cpu), (o_wall, o_cpu, o_proc, *_) = timed[k], timed[0]
         extra = (w_wall - o_wall) / k
         if args.verbose:
             print(
@@ -245,6 +248,7 @@ def _rounds(
         rows["ratio"].append(extra / fmt)
         rows["server_cpu"].append(((w_proc - w_cpu) - (o_proc - o_cpu)) / k)
         rows["loop_cpu"].append((w_cpu - o_cpu) / k)
+        rows["scraper_cpu"].append(scraper_cpu / k)
     return rows
 
 
@@ -259,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=list(MODES), default="sampled", help="the loop's tracing")
     parser.add_argument("--multiprocess", action="store_true", help="setup(multiprocess_dir=...)")
     parser.add_argument("--gzip", action="store_true", help="scrape with Accept-Encoding: gzip")
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        metavar="MS",
+        help="sys.setswitchinterval() for the run (default: Python's, 5 ms)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print each round")
     parser.add_argument("--scraper-for", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -271,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         or args.rounds < 1
     ):
         parser.error("--primitives >= 0, --scrapes >= 1, --interval > 0 and --rounds >= 1")
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval / 1e3)
     load = os.getloadavg()[0]
     r = run(args)
     store = "multiprocess" if args.multiprocess else "in-memory"
@@ -290,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"CPU per scrape: server threads {r['server_cpu'] * 1e3:.1f} ms, "
-        f"the loop thread's own extra {r['loop_cpu'] * 1e3:.1f} ms"
+        f"the loop thread's own extra {r['loop_cpu'] * 1e3:.1f} ms, "
+        f"the scraper process {r['scraper_cpu'] * 1e3:.1f} ms"
     )
     if r["skipped"]:
         print(f"skipped {r['skipped']:.0f} rounds whose scrapes ended after the loop (busy?)")
