@@ -23,7 +23,14 @@ from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
 from tta_observability.metrics.http import scrape, wsgi_app
 from tta_observability.metrics.store import SERIES_LABEL, SERIES_PER_LABEL_VALUE
-from tta_observability.metrics.values import Multiprocess, _dump, process_start
+from tta_observability.metrics.values import (
+    Merged,
+    Multiprocess,
+    _add,
+    _dump,
+    _samples,
+    process_start,
+)
 from tta_observability.testing import capture
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
@@ -215,3 +222,39 @@ def test_a_scrape_keeps_no_per_sample_objects_alive() -> None:
         gc.set_threshold(*threshold)
     assert again.count("\n") == body.count("\n") >= 24 * 1000
     assert collections == []
+
+
+def test_multiprocess_merge_sums_counters_keeps_the_latest_exemplar_and_live_gauges() -> None:
+    lab = (("k", "v"),)
+    in_flight = c.PRIMITIVE_IN_FLIGHT.name
+    merged: Merged = {}
+    _add(
+        merged,
+        [
+            ("c", "counter", [("c_total", lab, 2.0, None)]),
+            ("g", "gauge", [("g", lab, 1.0, None)]),
+            (in_flight, "gauge", [(in_flight, lab, 1.0, None)]),
+        ],
+        live=True,
+    )
+    _add(
+        merged,
+        [
+            ("c", "counter", [("c_total", lab, 3.0, (1, 2, 1.0, 10.0))]),
+            ("g", "gauge", [("g", lab, 5.0, None)]),
+            (in_flight, "gauge", [(in_flight, lab, 2.0, None)]),
+        ],
+        live=True,
+    )
+    _add(  # an exited process: its counter counts, its gauges do not; its exemplar is older
+        merged,
+        [
+            ("c", "counter", [("c_total", lab, 4.0, (3, 4, 1.0, 5.0))]),
+            ("g", "gauge", [("g", lab, 9.0, None)]),
+            (in_flight, "gauge", [(in_flight, lab, 7.0, None)]),
+        ],
+        live=False,
+    )
+    assert _samples(merged["c"]) == [("c_total", lab, 9.0, (1, 2, 1.0, 10.0))]
+    assert _samples(merged["g"]) == [("g", lab, 5.0, None)]  # the largest of the live ones
+    assert _samples(merged[in_flight]) == [(in_flight, lab, 3.0, None)]  # summed over live

@@ -42,8 +42,11 @@ _LOCK = ".compaction.lock"
 _SUFFIX = ".proc"
 _FORMAT = 1
 
-#: family name -> {(sample name, labels): [value, exemplar]}
-Merged = dict[str, dict[tuple[str, Labels], list[Any]]]
+#: family name -> {(sample name, labels): value, or (value, exemplar) for a sample with one}.
+#: A bare float is not tracked by the garbage collector: a scrape that keeps a cell per sample
+#: alive makes it run far less often than with a list per sample (most samples have no
+#: exemplar), in the app's threads too (see benchmarks/bench_hot_scrape.py).
+Merged = dict[str, dict[tuple[str, Labels], Any]]
 
 
 def process_start(pid: int) -> str:
@@ -106,11 +109,19 @@ def _add(merged: Merged, families: Iterable[tuple[str, str, list[Any]]], live: b
             # identity, so the renderer finds their prefixes without hashing them.
             key = (sname, labels)
             cell = into.get(key)
-            if cell is None:
-                into[key] = [value, ex]
-            else:
-                cell[0] = cell[0] + value if summed else max(cell[0], value)
-                cell[1] = _later(cell[1], ex)
+            if cell is not None:
+                old, old_ex = cell if type(cell) is tuple else (cell, None)
+                value = old + value if summed else max(old, value)
+                ex = _later(old_ex, ex)
+            into[key] = value if ex is None else (value, ex)
+
+
+def _samples(cells: dict[tuple[str, Labels], Any]) -> list[Any]:
+    """The merged cells of one family as raw samples."""
+    return [
+        (s, labels, *cell) if type(cell) is tuple else (s, labels, cell, None)
+        for (s, labels), cell in cells.items()
+    ]
 
 
 class Multiprocess:
@@ -246,6 +257,8 @@ class Multiprocess:
                 report_internal_error("multiprocess file write", exc)
         merged: Merged = {}
         _add(merged, [(f.name, f.type, f.samples) for f in own], live=True)
+        # Only the families' names from here on: their samples need not outlive the merge.
+        own = [RawFamily(f.name, f.documentation, f.type) for f in own]
         with self._compaction_lock():
             dead: list[Path] = []
             for path in self.directory.glob(f"*{_SUFFIX}"):
@@ -265,12 +278,9 @@ class Multiprocess:
             archive = self._compact(dead)
         if archive is not None:
             _add(merged, archive, live=False)
-        out = []
         for fam in own:
-            raw = RawFamily(fam.name, fam.documentation, fam.type)
-            raw.samples = [(s, labels, v, ex) for (s, labels), (v, ex) in merged[fam.name].items()]
-            out.append(raw)
-        return out
+            fam.samples = _samples(merged.pop(fam.name))
+        return own
 
     @contextlib.contextmanager
     def _compaction_lock(self) -> Iterator[None]:
@@ -312,7 +322,7 @@ class Multiprocess:
                 types[name] = typ
             _add(merged, families, live=False)
         archive = [
-            (name, types[name], [(s, lab, v, ex) for (s, lab), (v, ex) in cells.items()])
+            (name, types[name], _samples(cells))
             for name, cells in merged.items()
             if types[name] != "gauge"
         ]
