@@ -21,6 +21,7 @@ from tta_observability import _state
 from tta_observability import contract as c
 from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
+from tta_observability.metrics.exposition import Renderer
 from tta_observability.metrics.http import scrape, wsgi_app
 from tta_observability.metrics.store import SERIES_LABEL, SERIES_PER_LABEL_VALUE
 from tta_observability.metrics.values import (
@@ -141,14 +142,19 @@ def test_workflow_series_only_for_roots_that_call_something() -> None:
     assert _runs(store.families()) == {"agent": 3.0}
 
 
-def test_multiprocess_workflow_shaped_in_another_process_counts_every_process(
-    tmp_path: Path,
-) -> None:
+def _another_process(directory: Path) -> None:
+    """The file of a live process (this one's parent) that ran agent as a workflow, and plain."""
     other = MetricStore()
     _run(other, "agent", kid="step")
     _run(other, "plain")
-    parent = os.getppid()  # a live process that is not this one
-    (tmp_path / f"{parent}-{process_start(parent)}.proc").write_bytes(_dump(other.raw()))
+    parent = os.getppid()
+    (directory / f"{parent}-{process_start(parent)}.proc").write_bytes(_dump(other.raw()))
+
+
+def test_multiprocess_workflow_shaped_in_another_process_counts_every_process(
+    tmp_path: Path,
+) -> None:
+    _another_process(tmp_path)
     store = MetricStore()
     _run(store, "agent")  # never shaped here
     _run(store, "agent")
@@ -258,3 +264,25 @@ def test_multiprocess_merge_sums_counters_keeps_the_latest_exemplar_and_live_gau
     assert _samples(merged["c"]) == [("c_total", lab, 9.0, (1, 2, 1.0, 10.0))]
     assert _samples(merged["g"]) == [("g", lab, 5.0, None)]  # the largest of the live ones
     assert _samples(merged[in_flight]) == [(in_flight, lab, 3.0, None)]  # summed over live
+
+
+def test_multiprocess_render_is_the_merged_families_rendered(tmp_path: Path) -> None:
+    """The endpoint renders the merge's cells as they are: the same text as their samples."""
+    saved = _state.STATE.tracer
+    _state.STATE.tracer = TracerProvider().get_tracer("test")  # sampled: exemplars everywhere
+    try:
+        _another_process(tmp_path)
+        store = MetricStore()
+        _run(store, "agent")  # a workflow here because it is one in the other process
+        _run(store, "plain")
+        _run(store, "solo")  # a workflow nowhere
+    finally:
+        _state.STATE.tracer = saved
+    store.multiprocess = Multiprocess(str(tmp_path), store.raw)
+    for openmetrics in (True, False):
+        body = store.render(openmetrics)
+        assert body == Renderer().render(store.families(), openmetrics)
+    assert 'tta_primitive_executions_total{environment="dev",primitive_name="plain"' in body
+    success = 'status="success",workflow="agent"} 2.0'  # one run here, one there
+    assert success in body and 'workflow="solo"' not in body
+    assert " # {span_id=" in store.render(openmetrics=True)

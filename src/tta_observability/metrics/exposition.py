@@ -59,6 +59,28 @@ class TextFamily(RawFamily):
         self.lines: list[str] = []
 
 
+class MergedFamily(RawFamily):
+    """A family merged from several processes' files, its samples still in the merge's cells.
+
+    ``cells`` maps (sample name, labels) to the value, or to (value, exemplar) for a sample
+    with an exemplar (:data:`.values.Merged`). The renderer reads them as they are: a scrape
+    keeps no sample tuple per cell alive (see :class:`TextFamily`).
+    """
+
+    __slots__ = ("cells",)
+
+    def __init__(self, name: str, documentation: str, typ: str, cells: dict[Any, Any]) -> None:
+        super().__init__(name, documentation, typ)
+        self.cells = cells
+
+    def iter_samples(self) -> Iterator[RawSample]:
+        for (name, labels), cell in self.cells.items():
+            if type(cell) is tuple:
+                yield name, labels, cell[0], cell[1]
+            else:
+                yield name, labels, cell, None
+
+
 def new_text_family(metric: c.Metric) -> TextFamily:
     raw = new_family(metric)
     return TextFamily(raw.name, raw.documentation, raw.type)
@@ -196,7 +218,9 @@ class Renderer:
             if type(fam) is TextFamily:
                 out += fam.lines
                 continue
-            for name, labels, value, ex in fam.samples:
+            merged = type(fam) is MergedFamily
+            samples = fam.iter_samples() if merged else fam.samples  # type: ignore[attr-defined]
+            for name, labels, value, ex in samples:
                 hit = by_id.get((name, id(labels)))
                 if hit is not None and hit[0] is labels:
                     append(hit[1])
@@ -207,7 +231,7 @@ class Renderer:
                 if ex is not None and openmetrics:
                     append(exemplar_text(*ex))
                 append("\n")
-            seen += len(fam.samples)
+            seen += len(fam.cells if merged else fam.samples)  # type: ignore[attr-defined]
         if len(by_id) > 2 * seen + 1024:
             # Series of an earlier service name or environment, or label sets merged afresh
             # from multiprocess files by earlier scrapes.

@@ -25,6 +25,7 @@ from ..slo import SLO
 from . import exposition
 from .exposition import (
     Labels,
+    MergedFamily,
     RawExemplar,
     RawFamily,
     TextFamily,
@@ -627,7 +628,9 @@ class MetricStore(Collector):
         (``benchmarks/bench_hot_scrape.py``).
         """
         if self.multiprocess is not None:
-            return self.renderer.render(self.families(), openmetrics)
+            # The merged cells as they are, without a sample tuple per cell (MergedFamily).
+            merged = _shaped_workflows_only(self.multiprocess.aggregate(cells=True))
+            return self.renderer.render(merged, openmetrics)
         return self.renderer.render(self._raw(False, openmetrics), openmetrics)
 
     def raw(self) -> list[RawFamily]:
@@ -841,11 +844,14 @@ def _shaped_workflows_only(families: list[RawFamily]) -> list[RawFamily]:
     shape = by_name.get(c.WORKFLOW_RUN_PRIMITIVE_CALLS.name)
     shaped: set[str] = set()
     if shape is not None:
-        for _, labels, _, _ in shape.samples:
+        keys = shape.cells if isinstance(shape, MergedFamily) else shape.samples
+        for _, labels, *_ in keys:
             shaped.update(value for key, value in labels if key == "workflow")
     for name in _WORKFLOW_OUTCOMES:
         fam = by_name.get(name)
-        if fam is not None:
+        if isinstance(fam, MergedFamily):
+            fam.cells = {k: v for k, v in fam.cells.items() if dict(k[1]).get("workflow") in shaped}
+        elif fam is not None:
             fam.samples = [s for s in fam.samples if dict(s[1]).get("workflow") in shaped]
     return families
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import contract as c
 from .._state import report_internal_error
-from .exposition import Labels, RawExemplar, RawFamily
+from .exposition import Labels, MergedFamily, RawExemplar, RawFamily
 
 FLUSH_INTERVAL = 1.0
 #: How long ``close()`` waits for the last write before giving it up.
@@ -239,7 +239,7 @@ class Multiprocess:
 
     # Reading all of them.
 
-    def aggregate(self) -> list[RawFamily]:
+    def aggregate(self, cells: bool = False) -> list[RawFamily]:
         """Every process's values, live or exited, all read from the files (scrapes only).
 
         This process's file is written first and its values taken from that write, as the other
@@ -248,6 +248,7 @@ class Multiprocess:
         up to ``FLUSH_INTERVAL`` old, made each process's answer run ahead of the others').
         The files and the archive are read under the lock compaction takes, so an exited
         process's values are counted once: in its file or in the archive, never both.
+        With ``cells``, :class:`.exposition.MergedFamily` objects, for the renderer.
         """
         with self._write_lock:
             own = self.snapshot()
@@ -278,6 +279,8 @@ class Multiprocess:
             archive = self._compact(dead)
         if archive is not None:
             _add(merged, archive, live=False)
+        if cells:
+            return [MergedFamily(f.name, f.documentation, f.type, merged[f.name]) for f in own]
         for fam in own:
             fam.samples = _samples(merged.pop(fam.name))
         return own
