@@ -22,8 +22,8 @@ from tta_observability import contract as c
 from tta_observability._call import Instrument
 from tta_observability.metrics import MetricStore
 from tta_observability.metrics.exposition import Renderer
+from tta_observability.metrics.guards import SERIES_LABEL, SERIES_PER_LABEL_VALUE
 from tta_observability.metrics.http import scrape, wsgi_app
-from tta_observability.metrics.store import SERIES_LABEL, SERIES_PER_LABEL_VALUE
 from tta_observability.metrics.values import (
     Merged,
     Multiprocess,

@@ -1,4 +1,6 @@
-"""The metric store: value storage (:mod:`.values`), series (:mod:`.store`), exposition.
+"""The metric store (:mod:`.store`): its series (:mod:`.series`), the cardinality guard
+(:mod:`.guards`), value storage per process (:mod:`.values`), and exposition (:mod:`.samples`,
+:mod:`.exposition`, :mod:`.http`).
 
 ``STORE`` is the process-wide store: ``@observed`` records there whether or not ``setup()`` has
 run, and ``setup()`` registers it with a registry. In multiprocess mode (``setup(
@@ -8,20 +10,18 @@ any process serves the sum of all of them.
 
 from __future__ import annotations
 
-from .store import (
+from .guards import LabelGuard
+from .series import (
     STATUS_INDEX,
-    STORE,
     Histogram,
     LabeledCounter,
-    LabelGuard,
-    MetricStore,
     OutcomeSeries,
     PrimitiveSeries,
     RunHistograms,
     SLOSeries,
     WorkflowSeries,
-    snapshot,
 )
+from .store import STORE, MetricStore, snapshot
 
 __all__ = [
     "STATUS_INDEX",

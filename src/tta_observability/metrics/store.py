@@ -1,9 +1,8 @@
-"""The metric store and its Prometheus collector: the per-call hot path.
+"""The metric store and its Prometheus collector: every series of the process, by name.
 
-prometheus-client's own metric objects take a lock and validate exemplar labels on every update,
-which costs more than the update itself. Here a call updates plain integers and floats in a series
-object resolved once, at decoration time, and keeps the latest exemplar as raw integer ids; label
-sets, hex ids and samples are built only when Prometheus scrapes.
+The series themselves (what a call updates) are in :mod:`.series`, the cardinality guard in
+:mod:`.guards`, what a series adds to a scrape in :mod:`.samples`, per-process files in
+:mod:`.values` and the exposition format in :mod:`.exposition`.
 """
 
 from __future__ import annotations
@@ -11,423 +10,44 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-import time
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping
-from typing import NamedTuple
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from .. import contract as c
 from ..slo import SLO
 from . import exposition
-from .exposition import (
-    Labels,
-    MergedFamily,
-    RawExemplar,
-    RawFamily,
-    TextFamily,
-    exemplar_text,
-    new_family,
-    new_text_family,
+from .exposition import Labels, RawFamily, TextFamily, new_family, new_text_family
+from .guards import SERIES_LABEL, LabelGuard, SeriesBudget
+from .samples import (
+    add_histogram,
+    add_outcomes,
+    family_of,
+    le_values,
+    shaped_workflows_only,
+    write_outcomes,
+)
+from .series import (
+    LabeledCounter,
+    PrimitiveSeries,
+    SLOSeries,
+    WorkflowSeries,
+    label_sets,
+    reset_outcomes,
 )
 from .values import Multiprocess
 
 logger = logging.getLogger("tta_observability")
 
-_BOUNDS = c.DURATION_BUCKETS_SECONDS
-_LE = (*(floatToGoString(b) for b in _BOUNDS), "+Inf")  # type: ignore[no-untyped-call]
-STATUS_INDEX = {s: i for i, s in enumerate(c.STATUSES)}
+#: Edges kept per allowed label value (``max_label_values``) before they fold into one.
+_MAX_EDGES_PER_LABEL_VALUE = 10
 
+#: Every contract metric a store emits (the CI metrics are pushed by the CLI instead).
+_EMITTED: tuple[c.Metric, ...] = tuple(m for m in c.METRICS if m.group != "ci")
 
-class LabelGuard:
-    """Bounds the distinct values of one label of one metric.
-
-    Values past ``limit`` fold into ``__overflow__``, counted by
-    ``tta_observability_label_overflow_total{metric, label}``.
-    """
-
-    __slots__ = ("label", "limit", "lock", "metric", "overflowed", "scale", "seen")
-
-    def __init__(self, metric: str, label: str, limit: int, scale: int = 1) -> None:
-        self.metric = metric
-        self.label = label
-        #: The limit is ``scale`` x ``max_label_values``.
-        self.scale = scale
-        self.limit = limit * scale
-        self.seen: set[str] = set()
-        self.overflowed = 0
-        self.lock = threading.Lock()
-
-    def admit(self, value: object) -> str:
-        text = value if type(value) is str else str(value)
-        if len(text) > c.MAX_LABEL_VALUE_LENGTH:
-            text = text[: c.MAX_LABEL_VALUE_LENGTH]
-        if text in self.seen:
-            return text
-        with self.lock:
-            if text in self.seen:
-                return text
-            if len(self.seen) < self.limit:
-                self.seen.add(text)
-                return text
-            self.overflowed += 1
-        return c.OVERFLOW_VALUE
-
-
-class SeriesBudget(LabelGuard):
-    """Bounds the label sets (series) of one metric, however each label is bounded.
-
-    Each label of a metric keeps at most ``max_label_values`` values, but their combinations
-    could still multiply; past ``SERIES_PER_LABEL_VALUE x max_label_values`` series, a new
-    combination folds into the one whose labels are all ``__overflow__``, and every folded call
-    counts in ``tta_observability_label_overflow_total{metric, label="__series__"}``. Consulted
-    only when a call makes a new series, so calls into existing series never pay for it.
-    """
-
-    __slots__ = ("count",)
-
-    def __init__(self, metric: str, limit: int) -> None:
-        super().__init__(metric, SERIES_LABEL, limit, SERIES_PER_LABEL_VALUE)
-        #: Series admitted so far, for a metric whose series live in several dicts.
-        self.count = 0
-
-    def admit_key(self, key: tuple[str, ...], size: int | None = None) -> tuple[str, ...]:
-        """``key`` if a new series fits (``size``: how many there are, else ``count``)."""
-        with self.lock:
-            if (self.count if size is None else size) < self.limit:
-                self.count += 1
-                return key
-            self.overflowed += 1
-        return (c.OVERFLOW_VALUE,) * len(key)
-
-
-#: The ``label`` value of label_overflow_total for series folded by a :class:`SeriesBudget`.
-SERIES_LABEL = "__series__"
-#: Series each metric keeps per allowed label value (``max_label_values``).
-SERIES_PER_LABEL_VALUE = 10
-
-
-class Histogram:
-    """Bucket counts, sum and the latest exemplar per bucket for one label set."""
-
-    __slots__ = ("bounds", "buckets", "exemplars", "sum")
-
-    def __init__(self, bounds: tuple[float, ...] = _BOUNDS) -> None:
-        self.bounds = bounds
-        self.buckets = [0] * (len(bounds) + 1)
-        self.exemplars: list[RawExemplar | None] = [None] * (len(bounds) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float, trace_id: int, span_id: int, now: float) -> None:
-        """Add one observation; the caller holds the lock that guards this histogram."""
-        i = bisect_left(self.bounds, value)
-        self.buckets[i] += 1
-        self.sum += value
-        if trace_id:
-            self.exemplars[i] = (trace_id, span_id, value, now)
-
-    def read(self) -> tuple[list[int], list[RawExemplar | None], float]:
-        return list(self.buckets), list(self.exemplars), self.sum
-
-
-class RunHistograms:
-    """The shape of a workflow's runs: one observation per run in each histogram."""
-
-    __slots__ = ("calls", "cost_usd", "llm_calls", "lock", "tokens")
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.calls = Histogram(c.RUN_CALLS_BUCKETS)
-        self.llm_calls = Histogram(c.RUN_CALLS_BUCKETS)
-        self.tokens = Histogram(c.RUN_TOKENS_BUCKETS)
-        self.cost_usd = Histogram(c.RUN_COST_BUCKETS_USD)
-
-    def record(
-        self, calls: int, llm_calls: int, tokens: int, cost_usd: float, trace_id: int, span_id: int
-    ) -> None:
-        now = time.time() if trace_id else 0.0
-        with self.lock:
-            self.calls.observe(calls, trace_id, span_id, now)
-            self.llm_calls.observe(llm_calls, trace_id, span_id, now)
-            self.tokens.observe(tokens, trace_id, span_id, now)
-            self.cost_usd.observe(cost_usd, trace_id, span_id, now)
-
-
-class OutcomeSeries:
-    """Calls by outcome, their duration histogram and the latest exemplars.
-
-    ``record`` is the hot path: one lock, a bisect and a few integer updates.
-    """
-
-    __slots__ = ("hist", "label_sets", "lock", "status_counts", "status_exemplars")
-
-    def __init__(self) -> None:
-        #: The series' label sets, made by its first scrape (see :class:`LabelSets`).
-        self.label_sets: LabelSets | None = None
-        self.lock = threading.Lock()
-        self.status_counts = [0] * len(c.STATUSES)
-        self.status_exemplars: list[RawExemplar | None] = [None] * len(c.STATUSES)
-        self.hist = Histogram()
-
-    def record(self, status: int, duration: float, trace_id: int, span_id: int) -> None:
-        i = bisect_left(_BOUNDS, duration)
-        hist = self.hist
-        with self.lock:
-            self.status_counts[status] += 1
-            hist.buckets[i] += 1
-            hist.sum += duration
-            if trace_id:
-                ex = (trace_id, span_id, duration, time.time())
-                hist.exemplars[i] = ex
-                self.status_exemplars[status] = ex
-
-    def record_with(
-        self, other: OutcomeSeries, status: int, duration: float, trace_id: int, span_id: int
-    ) -> None:
-        """``record()`` into this series and ``other`` (a workflow run: its primitive's series
-        and its workflow's), with one bisect and one clock read for both. Unrolled: a loop
-        over the two costs more than the updates themselves."""
-        i = bisect_left(_BOUNDS, duration)
-        hist, other_hist = self.hist, other.hist
-        if trace_id:
-            ex = (trace_id, span_id, duration, time.time())
-            with self.lock:
-                self.status_counts[status] += 1
-                hist.buckets[i] += 1
-                hist.sum += duration
-                hist.exemplars[i] = ex
-                self.status_exemplars[status] = ex
-            with other.lock:
-                other.status_counts[status] += 1
-                other_hist.buckets[i] += 1
-                other_hist.sum += duration
-                other_hist.exemplars[i] = ex
-                other.status_exemplars[status] = ex
-        else:
-            with self.lock:
-                self.status_counts[status] += 1
-                hist.buckets[i] += 1
-                hist.sum += duration
-            with other.lock:
-                other.status_counts[status] += 1
-                other_hist.buckets[i] += 1
-                other_hist.sum += duration
-
-
-class LabelSets:
-    """One outcome series' label sets, made once per common labels, reused by every scrape.
-
-    The same tuples every scrape: no label dict is built per sample, and the renderer finds
-    each sample's pre-rendered prefix by them.
-    """
-
-    __slots__ = ("base", "buckets", "common", "prefixes", "statuses")
-
-    def __init__(self, common: Labels, own: Labels) -> None:
-        self.common = common
-        self.base = (*common, *own)
-        self.statuses = tuple((*self.base, ("status", status)) for status in STATUS_INDEX)
-        self.buckets = tuple((*self.base, ("le", le)) for le in _LE)
-        #: Every sample's ``name{labels} `` text, made by the first scrape that renders them.
-        self.prefixes: Prefixes | None = None
-
-    def rendered(self, execs: str, duration: str, in_flight: str) -> Prefixes:
-        prefixes = self.prefixes
-        if prefixes is None:
-            p = exposition.sample_prefix
-            prefixes = self.prefixes = Prefixes(
-                tuple(p(execs, labels) for labels in self.statuses),
-                tuple(p(f"{duration}_bucket", labels) for labels in self.buckets),
-                p(f"{duration}_count", self.base),
-                p(f"{duration}_sum", self.base),
-                p(in_flight, self.base),
-            )
-        return prefixes
-
-
-class Prefixes(NamedTuple):
-    """One outcome series' sample prefixes, in the order its samples are written."""
-
-    statuses: tuple[str, ...]
-    buckets: tuple[str, ...]
-    count_prefix: str
-    sum_prefix: str
-    in_flight: str
-
-
-def _label_sets(series: OutcomeSeries, common: Labels, own: Labels) -> LabelSets:
-    sets = series.label_sets
-    if sets is None or sets.common is not common:
-        sets = series.label_sets = LabelSets(common, own)
-    return sets
-
-
-class PrimitiveSeries(OutcomeSeries):
-    """Every per-call series of one (primitive_type, primitive_name)."""
-
-    __slots__ = (
-        "begin",
-        "begun",
-        "errors",
-        "first_item_hist",
-        "name",
-        "ptype",
-        "self_hist",
-        "store",
-    )
-
-    def __init__(self, store: MetricStore, ptype: str, name: str) -> None:
-        super().__init__()
-        self.store = store
-        self.ptype = ptype
-        self.name = name
-        #: (error_type, origin, workflow) -> failed calls; only failing primitives have any.
-        self.errors: dict[tuple[str, str, str], int] = {}
-        #: Self time, created by the first call that has children (a leaf's is its duration).
-        self.self_hist: Histogram | None = None
-        #: Time to first item, created by the first generator call that yields.
-        self.first_item_hist: Histogram | None = None
-        # In flight = begun - finished (the sum of the outcome counts). next() on
-        # itertools.count is atomic under the GIL, so starting a call takes no lock.
-        self.begun = itertools.count(1)
-        self.begin = self.begun.__next__
-
-    @property
-    def in_flight(self) -> int:
-        with self.lock:
-            finished = sum(self.status_counts)
-        # Read after `finished`, so a call that starts and ends in between cannot make it < 0.
-        begun = int(repr(self.begun)[6:-1]) - 1  # "count(N)": N is the next value
-        # Never below zero: a forked child may end calls it inherited from another thread's
-        # context (an event loop's other tasks), which its count did not start from.
-        return max(begun - finished, 0)
-
-    def record_self(self, seconds: float, trace_id: int, span_id: int) -> None:
-        self._observe("self_hist", seconds, trace_id, span_id)
-
-    def record_first_item(self, seconds: float, trace_id: int, span_id: int) -> None:
-        self._observe("first_item_hist", seconds, trace_id, span_id)
-
-    def _observe(self, slot: str, seconds: float, trace_id: int, span_id: int) -> None:
-        """Observe into a histogram made on first use (calls of other kinds never pay for it)."""
-        now = time.time() if trace_id else 0.0
-        with self.lock:
-            hist = getattr(self, slot)
-            if hist is None:
-                hist = Histogram()
-                setattr(self, slot, hist)
-            hist.observe(seconds, trace_id, span_id, now)
-
-    def record_error(
-        self, error_type: str, origin: str = c.ORIGIN_RAISED, workflow: str = c.NO_WORKFLOW
-    ) -> None:
-        store = self.store
-        key = (
-            store.error_type_guard.admit(error_type),
-            origin,
-            store.error_workflow_guard.admit(workflow),
-        )
-        with self.lock:
-            errors = self.errors
-            n = errors.get(key)
-            if n is None:  # a new series: within the metric's budget of series?
-                key = store.error_series.admit_key(key)  # type: ignore[assignment]
-                n = errors.get(key, 0)
-            errors[key] = n + 1
-
-
-class SLOSeries:
-    __slots__ = ("bad", "lock", "requests", "slo")
-
-    def __init__(self, slo: SLO) -> None:
-        self.slo = slo
-        self.lock = threading.Lock()
-        self.requests = 0
-        self.bad = 0
-
-    def record(self, bad: bool) -> None:
-        with self.lock:
-            self.requests += 1
-            if bad:
-                self.bad += 1
-
-
-class WorkflowSeries(OutcomeSeries):
-    __slots__ = ("runs", "workflow")
-
-    def __init__(self, workflow: str) -> None:
-        super().__init__()
-        self.workflow = workflow
-        #: Per-run shape, created by the first run that has one (more than one call, or LLM).
-        self.runs: RunHistograms | None = None
-
-    def record_run(
-        self, calls: int, llm_calls: int, tokens: int, cost_usd: float, trace_id: int, span_id: int
-    ) -> None:
-        runs = self.runs
-        if runs is None:
-            with self.lock:
-                runs = self.runs
-                if runs is None:
-                    runs = self.runs = RunHistograms()
-        runs.record(calls, llm_calls, tokens, cost_usd, trace_id, span_id)
-
-
-class LabeledCounter:
-    """A counter or gauge keyed by a tuple of label values (the cooler, less hot series)."""
-
-    __slots__ = ("budget", "guards", "lock", "metric", "values")
-
-    def __init__(
-        self, metric: c.Metric, guards: dict[int, LabelGuard], budget: SeriesBudget
-    ) -> None:
-        self.metric = metric
-        self.guards = guards  # label position -> guard, for the bounded labels
-        self.budget = budget
-        self.lock = threading.Lock()
-        self.values: dict[tuple[str, ...], float] = {}
-
-    def key(self, values: tuple[object, ...]) -> tuple[str, ...]:
-        if len(values) != len(self.metric.labels):
-            raise ValueError(
-                f"{self.metric.name} takes labels {self.metric.labels}, got {len(values)} values"
-            )
-        out = []
-        for i, v in enumerate(values):
-            guard = self.guards.get(i)
-            if guard is not None:
-                out.append(guard.admit(v))
-            else:
-                text = v if type(v) is str else str(v)
-                out.append(text[: c.MAX_LABEL_VALUE_LENGTH])
-        return tuple(out)
-
-    def inc(self, values: tuple[object, ...], amount: float = 1.0) -> None:
-        k = self.key(values)
-        with self.lock:
-            current = self.values
-            old = current.get(k)
-            if old is None:  # a new series: within the metric's budget of series?
-                k = self.budget.admit_key(k, len(current))
-                old = current.get(k, 0.0)
-            current[k] = old + amount
-
-    def set(self, values: tuple[object, ...], value: float) -> None:
-        k = self.key(values)
-        with self.lock:
-            if k not in self.values:
-                k = self.budget.admit_key(k, len(self.values))
-            self.values[k] = value
-
-    def clear(self) -> None:
-        with self.lock:
-            self.values.clear()
-
-    def get(self, values: tuple[object, ...]) -> float:
-        return self.values.get(tuple(str(v) for v in values), 0.0)
+_PRIMITIVE_EXECS, _PRIMITIVE_DURATION = c.PRIMITIVE_EXECUTIONS.name, c.PRIMITIVE_DURATION.name
+_WORKFLOW_EXECS, _WORKFLOW_DURATION = c.WORKFLOW_EXECUTIONS.name, c.WORKFLOW_DURATION.name
 
 
 class MetricStore(Collector):
@@ -509,14 +129,14 @@ class MetricStore(Collector):
         ``in_flight``: ``id(series)`` -> calls under way that will still end in this process.
         """
         for p in list(self.primitives.values()):
-            _reset_outcomes(p)
+            reset_outcomes(p)
             p.errors = {}
             p.self_hist = None
             p.first_item_hist = None
             p.begun = itertools.count(1 + in_flight.get(id(p), 0))
             p.begin = p.begun.__next__
         for w in list(self.workflows.values()):
-            _reset_outcomes(w)
+            reset_outcomes(w)
             w.runs = None
         for slo in list(self.slos.values()):
             slo.requests = slo.bad = 0
@@ -616,7 +236,7 @@ class MetricStore(Collector):
         if self.multiprocess is None:
             return list(self._raw(every_workflow))
         families = self.multiprocess.aggregate()
-        return families if every_workflow else _shaped_workflows_only(families)
+        return families if every_workflow else shaped_workflows_only(families)
 
     def render(self, openmetrics: bool) -> str:
         """This store's exposition text (no ``# EOF``), series prefixes rendered once.
@@ -629,7 +249,7 @@ class MetricStore(Collector):
         """
         if self.multiprocess is not None:
             # The merged cells as they are, without a sample tuple per cell (MergedFamily).
-            merged = _shaped_workflows_only(self.multiprocess.aggregate(cells=True))
+            merged = shaped_workflows_only(self.multiprocess.aggregate(cells=True))
             return self.renderer.render(merged, openmetrics)
         return self.renderer.render(self._raw(False, openmetrics), openmetrics)
 
@@ -637,7 +257,7 @@ class MetricStore(Collector):
         """This process's own samples (in multiprocess mode too), as raw families.
 
         Every workflow's series are here, shaped or not: another process's runs of the same
-        workflow may be the shaped ones (see :func:`_shaped_workflows_only`).
+        workflow may be the shaped ones (see :func:`shaped_workflows_only`).
         """
         return list(self._raw(every_workflow=True))
 
@@ -659,7 +279,7 @@ class MetricStore(Collector):
         yield from self._collect_shape(common)
         yield self._collect_first_items(common)
         for counter in self.counters.values():
-            yield _family(counter.metric, common, sorted(counter.values.items()))
+            yield family_of(counter.metric, common, sorted(counter.values.items()))
         if self.build_info is not None:
             labels = dict(zip(c.BUILD_INFO.labels, self.build_info, strict=True))
             fam = new_family(c.BUILD_INFO)
@@ -705,17 +325,15 @@ class MetricStore(Collector):
             series_list = list(self.primitives.values())
         in_flight_name = c.PRIMITIVE_IN_FLIGHT.name
         for s in series_list:
-            sets = _label_sets(s, common, (("primitive_type", s.ptype), ("primitive_name", s.name)))
+            sets = label_sets(s, common, (("primitive_type", s.ptype), ("primitive_name", s.name)))
             if text is None:
-                _add_outcomes(
-                    s, sets, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION
-                )
+                add_outcomes(s, sets, execs, c.PRIMITIVE_EXECUTIONS, duration, c.PRIMITIVE_DURATION)
                 in_flight.samples.append((in_flight_name, sets.base, float(s.in_flight), None))
             else:
                 assert isinstance(execs, TextFamily) and isinstance(duration, TextFamily)
                 assert isinstance(in_flight, TextFamily)
                 prefixes = sets.rendered(_PRIMITIVE_EXECS, _PRIMITIVE_DURATION, in_flight_name)
-                _write_outcomes(s, prefixes, execs.lines, duration.lines, text)
+                write_outcomes(s, prefixes, execs.lines, duration.lines, text)
                 in_flight.lines += (prefixes.in_flight, repr(float(s.in_flight)), "\n")
             if s.errors:
                 with s.lock:
@@ -759,7 +377,7 @@ class MetricStore(Collector):
     def _collect_workflows(
         self, common: Labels, every_workflow: bool, text: bool | None
     ) -> Iterator[RawFamily]:
-        """Runs by outcome and their duration (shaped workflows only: _shaped_workflows_only)."""
+        """Runs by outcome and their duration (shaped workflows only: shaped_workflows_only)."""
         family = new_family if text is None else new_text_family
         execs = family(c.WORKFLOW_EXECUTIONS)
         duration = family(c.WORKFLOW_DURATION)
@@ -768,13 +386,13 @@ class MetricStore(Collector):
         for w in wfs:
             if w.runs is None and not every_workflow:
                 continue
-            sets = _label_sets(w, common, (("workflow", w.workflow),))
+            sets = label_sets(w, common, (("workflow", w.workflow),))
             if text is None:
-                _add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
+                add_outcomes(w, sets, execs, c.WORKFLOW_EXECUTIONS, duration, c.WORKFLOW_DURATION)
             else:
                 assert isinstance(execs, TextFamily) and isinstance(duration, TextFamily)
                 prefixes = sets.rendered(_WORKFLOW_EXECS, _WORKFLOW_DURATION, "")
-                _write_outcomes(w, prefixes, execs.lines, duration.lines, text)
+                write_outcomes(w, prefixes, execs.lines, duration.lines, text)
         yield from (execs, duration)
 
     def _collect_first_items(self, common: dict[str, str]) -> RawFamily:
@@ -788,7 +406,7 @@ class MetricStore(Collector):
             with p.lock:
                 read = p.first_item_hist.read()
             labels = {**common, "primitive_type": p.ptype, "primitive_name": p.name}
-            _add_histogram(fam, metric.name, labels, *read)
+            add_histogram(fam, metric.name, labels, *read)
         return fam
 
     def _collect_shape(self, common: dict[str, str]) -> Iterator[RawFamily]:
@@ -803,7 +421,7 @@ class MetricStore(Collector):
             with p.lock:
                 read = p.self_hist.read()
             labels = {**common, "primitive_type": p.ptype, "primitive_name": p.name}
-            _add_histogram(self_time, c.PRIMITIVE_SELF_DURATION.name, labels, *read)
+            add_histogram(self_time, c.PRIMITIVE_SELF_DURATION.name, labels, *read)
         yield self_time
         edge_info = new_family(c.WORKFLOW_EDGE_INFO)
         for workflow, parent, child in edges:
@@ -825,165 +443,8 @@ class MetricStore(Collector):
                 reads = [h.read() for h in (runs.calls, runs.llm_calls, runs.tokens, runs.cost_usd)]
             labels = {**common, "workflow": w.workflow}
             for fam, metric, read in zip(families, run_metrics, reads, strict=True):
-                _add_histogram(fam, metric.name, labels, *read, le=_le(metric.buckets))
+                add_histogram(fam, metric.name, labels, *read, le=le_values(metric.buckets))
         yield from families
-
-
-_WORKFLOW_OUTCOMES = (c.WORKFLOW_EXECUTIONS.name.removesuffix("_total"), c.WORKFLOW_DURATION.name)
-
-
-def _shaped_workflows_only(families: list[RawFamily]) -> list[RawFamily]:
-    """Drop the run series of roots that never ran anything else.
-
-    Every outermost observed call is recorded as a workflow run, but only a root that has
-    made another observed call or an LLM call in some run (so it has per-run histograms and
-    a root edge) is exposed as a workflow: a plain function called on its own would
-    otherwise expose its tta_primitive_* executions and duration a second time.
-    """
-    by_name = {fam.name: fam for fam in families}
-    shape = by_name.get(c.WORKFLOW_RUN_PRIMITIVE_CALLS.name)
-    shaped: set[str] = set()
-    if shape is not None:
-        keys = shape.cells if isinstance(shape, MergedFamily) else shape.samples
-        for _, labels, *_ in keys:
-            shaped.update(value for key, value in labels if key == "workflow")
-    for name in _WORKFLOW_OUTCOMES:
-        fam = by_name.get(name)
-        if isinstance(fam, MergedFamily):
-            fam.cells = {k: v for k, v in fam.cells.items() if dict(k[1]).get("workflow") in shaped}
-        elif fam is not None:
-            fam.samples = [s for s in fam.samples if dict(s[1]).get("workflow") in shaped]
-    return families
-
-
-def _reset_outcomes(series: OutcomeSeries) -> None:
-    series.status_counts = [0] * len(c.STATUSES)
-    series.status_exemplars = [None] * len(c.STATUSES)
-    series.hist = Histogram()
-
-
-#: Edges kept per allowed label value (``max_label_values``) before they fold into one.
-_MAX_EDGES_PER_LABEL_VALUE = 10
-
-_le_cache: dict[tuple[float, ...], tuple[str, ...]] = {}
-
-
-def _le(bounds: tuple[float, ...] | None) -> tuple[str, ...]:
-    if bounds is None or bounds == _BOUNDS:
-        return _LE
-    le = _le_cache.get(bounds)
-    if le is None:
-        le = _le_cache[bounds] = (*(floatToGoString(b) for b in bounds), "+Inf")  # type: ignore[no-untyped-call]
-    return le
-
-
-#: Every contract metric a store emits (the CI metrics are pushed by the CLI instead).
-_EMITTED: tuple[c.Metric, ...] = tuple(m for m in c.METRICS if m.group != "ci")
-
-
-def _family(
-    metric: c.Metric, common: dict[str, str], items: Iterable[tuple[tuple[str, ...], float]]
-) -> RawFamily:
-    fam = new_family(metric)
-    for key, value in items:
-        fam.add_sample(metric.name, {**common, **dict(zip(metric.labels, key, strict=True))}, value)
-    return fam
-
-
-def _read_outcomes(
-    series: OutcomeSeries,
-) -> tuple[list[int], list[RawExemplar | None], list[int], list[RawExemplar | None], float]:
-    """Counts by status, buckets, their exemplars and the sum, read in one lock."""
-    with series.lock:
-        hist = series.hist
-        return (
-            list(series.status_counts),
-            list(series.status_exemplars),
-            list(hist.buckets),
-            list(hist.exemplars),
-            hist.sum,
-        )
-
-
-def _add_outcomes(
-    series: OutcomeSeries,
-    sets: LabelSets,
-    execs: RawFamily,
-    execs_metric: c.Metric,
-    duration: RawFamily,
-    duration_metric: c.Metric,
-) -> None:
-    """Add one series' executions by status and its duration histogram, read in one lock."""
-    counts, status_ex, buckets, bucket_ex, total = _read_outcomes(series)
-    name = execs_metric.name
-    add = execs.samples.append
-    for labels, n, ex in zip(sets.statuses, counts, status_ex, strict=True):
-        # A counter's exemplar counts one call.
-        add((name, labels, float(n), None if ex is None else (ex[0], ex[1], 1.0, ex[3])))
-    name = duration_metric.name
-    bucket, add = f"{name}_bucket", duration.samples.append
-    cumulative = 0
-    for labels, n, ex in zip(sets.buckets, buckets, bucket_ex, strict=True):
-        cumulative += n
-        add((bucket, labels, float(cumulative), ex))
-    add((f"{name}_count", sets.base, float(cumulative), None))
-    add((f"{name}_sum", sets.base, total, None))
-
-
-_PRIMITIVE_EXECS, _PRIMITIVE_DURATION = c.PRIMITIVE_EXECUTIONS.name, c.PRIMITIVE_DURATION.name
-_WORKFLOW_EXECS, _WORKFLOW_DURATION = c.WORKFLOW_EXECUTIONS.name, c.WORKFLOW_DURATION.name
-
-
-def _write_outcomes(
-    series: OutcomeSeries,
-    prefixes: Prefixes,
-    execs: list[str],
-    duration: list[str],
-    openmetrics: bool,
-) -> None:
-    """:func:`_add_outcomes`, written as text lines: the same samples, read in one lock."""
-    counts, status_ex, buckets, bucket_ex, total = _read_outcomes(series)
-    add = execs.append
-    for prefix, n, ex in zip(prefixes.statuses, counts, status_ex, strict=True):
-        add(prefix)
-        add(repr(float(n)))
-        if ex is not None and openmetrics:
-            # A counter's exemplar counts one call.
-            add(exemplar_text(ex[0], ex[1], 1.0, ex[3]))
-        add("\n")
-    add = duration.append
-    cumulative = 0
-    for prefix, n, ex in zip(prefixes.buckets, buckets, bucket_ex, strict=True):
-        cumulative += n
-        add(prefix)
-        add(repr(float(cumulative)))
-        if ex is not None and openmetrics:
-            add(exemplar_text(*ex))
-        add("\n")
-    duration += (prefixes.count_prefix, repr(float(cumulative)), "\n")
-    duration += (prefixes.sum_prefix, exposition.format_value(total), "\n")
-
-
-def _add_histogram(
-    fam: RawFamily,
-    name: str,
-    labels: dict[str, str],
-    buckets: list[int],
-    exemplars: list[RawExemplar | None],
-    total: float,
-    le: tuple[str, ...] = _LE,
-) -> None:
-    cumulative = 0
-    for le_value, n, ex in zip(le, buckets, exemplars, strict=True):
-        cumulative += n
-        fam.add_sample(
-            f"{name}_bucket",
-            {**labels, "le": le_value},
-            float(cumulative),
-            exemplar=ex,
-        )
-    fam.add_sample(f"{name}_count", labels, float(cumulative))
-    fam.add_sample(f"{name}_sum", labels, total)
 
 
 #: The process-wide store. ``@observed`` records here whether or not ``setup()`` has run;
