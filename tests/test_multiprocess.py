@@ -280,3 +280,56 @@ def test_a_sigterm_caught_just_before_the_main_thread_blocks_still_stops_the_chi
         timeout=60,
     )
     assert out == {"signalled": True, "signal": 15, "calls": 7.0}
+
+
+def test_the_archive_of_exited_processes_keeps_a_bounded_number_of_series(
+    tmp_path: Path,
+) -> None:
+    """Each process's guard bounds its own series; recycled workers that each saw new label
+    values must not grow the archive (and every scrape) without bound."""
+    import subprocess
+
+    from tta_observability.metrics import values
+
+    def exited_worker(names: list[str], value: float) -> None:
+        proc = subprocess.Popen(["true"])
+        proc.wait()  # a pid that no longer runs: its file is an exited worker's
+        fam = RawFamily("c", "doc", "counter")
+        common = (("service_name", "app"), ("environment", "prod"))
+        fam.samples = [("c_total", (*common, ("name", n)), value, None) for n in names]
+        values._write(tmp_path / f"{proc.pid}-0.proc", values._dump([fam]))
+
+    def archived() -> dict[str, float]:
+        (fam,) = [f for f in values._load(tmp_path / "archive.dead") or [] if f[0] == "c"]
+        return {dict(labels)["name"]: value for _, labels, value, _ in fam[2]}
+
+    scraper = values.Multiprocess(str(tmp_path), lambda: _counter(0), series_limit=lambda: 3)
+    exited_worker(["a", "b"], 1.0)
+    exited_worker(["c", "d", "e"], 2.0)
+    scraper.aggregate()
+    assert archived() == {"a": 1.0, "b": 1.0, "c": 2.0, "__overflow__": 4.0}
+    exited_worker(["a", "f", "g"], 10.0)
+    scraped = _total(scraper.aggregate())
+    # The series kept stay kept (their totals never move into the overflow series); nothing lost.
+    assert archived() == {"a": 11.0, "b": 1.0, "c": 2.0, "__overflow__": 24.0}
+    assert scraped == 38.0
+
+
+def test_setup_bounds_the_archive_by_its_label_limit(tmp_path: Path) -> None:
+    import tta_observability as tto
+    from tta_observability.metrics import STORE
+    from tta_observability.metrics.guards import SERIES_PER_LABEL_VALUE
+
+    handle = tto.setup(
+        "mp-bound",
+        multiprocess_dir=str(tmp_path),
+        metrics_port=None,
+        max_label_values=7,
+        handle_sigterm=False,
+    )
+    try:
+        files = STORE.multiprocess
+        assert files is not None
+        assert files.series_limit() == 7 * SERIES_PER_LABEL_VALUE
+    finally:
+        handle.shutdown()

@@ -33,6 +33,7 @@ from ._call import CURRENT_CALL
 from ._settings import DEFAULT_METRICS_PORT, ConfigError, Settings, resolve
 from ._state import STATE, logger
 from .metrics import STORE, MetricStore
+from .metrics.guards import SERIES_PER_LABEL_VALUE
 from .metrics.http import asgi_app, start_server, wsgi_app
 from .metrics.values import Multiprocess
 from .observed import bind_slo, unbind_slo
@@ -307,7 +308,12 @@ def _start_multiprocess(handle: Handle) -> Closer:
     if directory is None:
         return _nothing
     store = handle.store
-    files = Multiprocess(directory, store.raw, tick=lambda: _claim_port(handle))
+    files = Multiprocess(
+        directory,
+        store.raw,
+        tick=lambda: _claim_port(handle),
+        series_limit=lambda: SERIES_PER_LABEL_VALUE * store.max_label_values,
+    )
     store.multiprocess = files
     files.start()
     _flush_at_pool_exit(files)

@@ -16,7 +16,8 @@ gauges such as
 ``tta_primitive_in_flight`` are summed over live processes only (other gauges, the same in every
 process, take the largest value); exemplars keep the latest one per series. Files of exited
 processes are folded into one ``archive.dead`` file under a lock taken only by scrapes, so the
-directory stays as large as the live processes plus one file.
+directory stays as large as the live processes plus one file, and the archive keeps a bounded
+number of series per family (:func:`_bounded`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any
 from .. import contract as c
 from .._state import report_internal_error
 from .exposition import Labels, MergedFamily, RawExemplar, RawFamily
+from .guards import SERIES_PER_LABEL_VALUE
 
 FLUSH_INTERVAL = 1.0
 #: How long ``close()`` waits for the last write before giving it up.
@@ -124,18 +126,59 @@ def _samples(cells: dict[tuple[str, Labels], Any]) -> list[Any]:
     ]
 
 
+#: Labels an archived series keeps when it is folded: the common ones and the bucket bound.
+_UNFOLDED = frozenset((*c.COMMON_LABELS, "le"))
+
+
+def _bounded(cells: dict[tuple[str, Labels], Any], limit: int) -> dict[tuple[str, Labels], Any]:
+    """At most ``limit`` series (label sets, ``le`` aside) of one counter or histogram family;
+    the rest are summed into the series whose other labels are all ``__overflow__``.
+
+    Each process's guard bounds only its own series: the archive of exited processes would keep
+    the union of theirs, growing with every recycled worker that saw new label values. The
+    archive's own series come first in ``cells``, so a series kept once stays kept and its total
+    never moves into the overflow series.
+    """
+    kept: set[Labels] = set()
+    out: dict[tuple[str, Labels], Any] = {}
+    for (sname, labels), cell in cells.items():
+        series = tuple(pair for pair in labels if pair[0] != "le")
+        if series not in kept:
+            if len(kept) < limit:
+                kept.add(series)
+            else:
+                labels = tuple((k, v if k in _UNFOLDED else c.OVERFLOW_VALUE) for k, v in labels)
+        key = (sname, labels)
+        old = out.get(key)
+        if old is not None:
+            old_value, old_ex = old if type(old) is tuple else (old, None)
+            value, ex = cell if type(cell) is tuple else (cell, None)
+            ex = _later(old_ex, ex)
+            cell = old_value + value if ex is None else (old_value + value, ex)
+        out[key] = cell
+    return out
+
+
 class Multiprocess:
-    """This process's file in ``directory``, its flusher, and the aggregation of all files."""
+    """This process's file in ``directory``, its flusher, and the aggregation of all files.
+
+    ``series_limit`` bounds the series of each family in the archive of exited processes (the
+    store's ``SERIES_PER_LABEL_VALUE x max_label_values``).
+    """
 
     def __init__(
         self,
         directory: str,
         snapshot: Callable[[], list[RawFamily]],
         tick: Callable[[], None] | None = None,
+        series_limit: Callable[[], int] | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.snapshot = snapshot
+        self.series_limit = series_limit or (
+            lambda: SERIES_PER_LABEL_VALUE * c.DEFAULT_MAX_LABEL_VALUES
+        )
         #: Also run once per interval on the flusher thread (the port take-over).
         self.tick = tick
         #: True while the main thread writes (a signal handler must then let it finish).
@@ -324,8 +367,9 @@ class Multiprocess:
             for name, typ, _ in families:
                 types[name] = typ
             _add(merged, families, live=False)
+        limit = self.series_limit()
         archive = [
-            (name, types[name], _samples(cells))
+            (name, types[name], _samples(_bounded(cells, limit)))
             for name, cells in merged.items()
             if types[name] != "gauge"
         ]
