@@ -305,6 +305,7 @@ def test_the_archive_of_exited_processes_keeps_a_bounded_number_of_series(
 
     scraper = values.Multiprocess(str(tmp_path), lambda: _counter(0), series_limit=lambda: 3)
     exited_worker(["a", "b"], 1.0)
+    scraper.aggregate()  # each worker's file archived in turn: the order of the series is known
     exited_worker(["c", "d", "e"], 2.0)
     scraper.aggregate()
     assert archived() == {"a": 1.0, "b": 1.0, "c": 2.0, "__overflow__": 4.0}
@@ -316,20 +317,14 @@ def test_the_archive_of_exited_processes_keeps_a_bounded_number_of_series(
 
 
 def test_setup_bounds_the_archive_by_its_label_limit(tmp_path: Path) -> None:
-    import tta_observability as tto
-    from tta_observability.metrics import STORE
-    from tta_observability.metrics.guards import SERIES_PER_LABEL_VALUE
-
-    handle = tto.setup(
-        "mp-bound",
-        multiprocess_dir=str(tmp_path),
-        metrics_port=None,
-        max_label_values=7,
-        handle_sigterm=False,
+    out = _run(
+        f"""
+        import json
+        import tta_observability as tto
+        from tta_observability.metrics import STORE
+        tto.setup("mp-bound", multiprocess_dir={str(tmp_path)!r}, metrics_port=None,
+                  max_label_values=7)
+        print(json.dumps({{"limit": STORE.multiprocess.series_limit()}}))
+        """
     )
-    try:
-        files = STORE.multiprocess
-        assert files is not None
-        assert files.series_limit() == 7 * SERIES_PER_LABEL_VALUE
-    finally:
-        handle.shutdown()
+    assert out == {"limit": 7 * 10}  # SERIES_PER_LABEL_VALUE x max_label_values
