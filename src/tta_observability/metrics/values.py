@@ -17,7 +17,7 @@ gauges such as
 process, take the largest value); exemplars keep the latest one per series. Files of exited
 processes are folded into one ``archive.dead`` file under a lock taken only by scrapes, so the
 directory stays as large as the live processes plus one file, and the archive keeps a bounded
-number of series per family (:func:`_bounded`).
+number of series per family (:func:`_fold_excess`).
 """
 
 from __future__ import annotations
@@ -130,32 +130,26 @@ def _samples(cells: dict[tuple[str, Labels], Any]) -> list[Any]:
 _UNFOLDED = frozenset((*c.COMMON_LABELS, "le"))
 
 
-def _bounded(cells: dict[tuple[str, Labels], Any], limit: int) -> dict[tuple[str, Labels], Any]:
-    """At most ``limit`` series (label sets, ``le`` aside) of one counter or histogram family;
-    the rest are summed into the series whose other labels are all ``__overflow__``.
+def _fold_excess(samples: list[Any], limit: int) -> list[Any]:
+    """The samples of one family, those of series (label sets, ``le`` aside) past the first
+    ``limit`` relabelled ``__overflow__`` in all but the common labels and ``le``, for
+    :func:`_add` to sum into one series.
 
     Each process's guard bounds only its own series: the archive of exited processes would keep
     the union of theirs, growing with every recycled worker that saw new label values. The
-    archive's own series come first in ``cells``, so a series kept once stays kept and its total
-    never moves into the overflow series.
+    archive's own series come first, so a series kept once stays kept and its total never moves
+    into the overflow series.
     """
     kept: set[Labels] = set()
-    out: dict[tuple[str, Labels], Any] = {}
-    for (sname, labels), cell in cells.items():
+    out = []
+    for sname, labels, value, ex in samples:
         series = tuple(pair for pair in labels if pair[0] != "le")
         if series not in kept:
             if len(kept) < limit:
                 kept.add(series)
             else:
                 labels = tuple((k, v if k in _UNFOLDED else c.OVERFLOW_VALUE) for k, v in labels)
-        key = (sname, labels)
-        old = out.get(key)
-        if old is not None:
-            old_value, old_ex = old if type(old) is tuple else (old, None)
-            value, ex = cell if type(cell) is tuple else (cell, None)
-            ex = _later(old_ex, ex)
-            cell = old_value + value if ex is None else (old_value + value, ex)
-        out[key] = cell
+        out.append((sname, labels, value, ex))
     return out
 
 
@@ -368,9 +362,12 @@ class Multiprocess:
                 types[name] = typ
             _add(merged, families, live=False)
         limit = self.series_limit()
+        bounded: Merged = {}
+        folded = [(n, types[n], _fold_excess(_samples(v), limit)) for n, v in merged.items()]
+        _add(bounded, folded, live=False)
         archive = [
-            (name, types[name], _samples(_bounded(cells, limit)))
-            for name, cells in merged.items()
+            (name, types[name], _samples(cells))
+            for name, cells in bounded.items()
             if types[name] != "gauge"
         ]
         _write(archive_path, marshal.dumps((_FORMAT, archive)))
