@@ -13,8 +13,6 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import yaml
-
 from tta_observability import stack as _stack
 from tta_observability._servers import LOCALHOST
 from tta_observability._stack_render import (
@@ -127,7 +125,7 @@ def leave_out_absent_secrets(work: Path, secrets_dir: Path) -> list[str]:
     file's existence looks on the host.
     """
     path = work / "alertmanager" / "alertmanager.yml"
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = _stack.load_yaml(path)
 
     def on_host(config_path: str) -> Path:
         if config_path.startswith(CONTAINER_AM_SECRETS):
