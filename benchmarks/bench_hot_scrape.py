@@ -45,10 +45,9 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
 
 import tta_observability as tto
-from bench_observed import MODES, _provider, _work
+from bench_observed import MODES, _provider, _work, setup_with
 from bench_scrape import _OPENMETRICS
 from tta_observability import _state
 from tta_observability.metrics.http import bake
@@ -154,18 +153,14 @@ def _timed_loop(
 def run(args: argparse.Namespace) -> dict[str, float]:
     provider = _provider(MODES[args.mode])
     mp_dir = tempfile.TemporaryDirectory(prefix="bench-hot-scrape-") if args.multiprocess else None
-    handle = tto.setup(
-        "bench",
+    handle = setup_with(
+        provider,
         metrics_port=0,
         metrics_host="127.0.0.1",
-        registry=CollectorRegistry(),
         max_label_values=args.primitives + 10,
         multiprocess_dir=mp_dir.name if mp_dir else None,
-        tracer_provider=provider if isinstance(provider, TracerProvider) else None,
         handle_sigterm=False,
     )
-    if not isinstance(provider, TracerProvider):
-        _state.STATE.tracer = provider.get_tracer("tta_observability")
     scraper = None
     try:
         _populate(args.primitives)

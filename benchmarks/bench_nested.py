@@ -18,11 +18,9 @@ import statistics
 from collections.abc import Callable
 
 from opentelemetry.sdk.trace import TracerProvider
-from prometheus_client import CollectorRegistry
 
 import bench_observed as b  # next to this file: on sys.path when run as a script
 import tta_observability as tto
-from tta_observability import _state
 
 CHILDREN = 10
 
@@ -38,14 +36,7 @@ def _parent_of(child: Callable[[int], int]) -> Callable[[int], int]:
 
 def run(sampler: object, calls: int, rounds: int) -> dict[str, float]:
     provider = b._provider(sampler)  # type: ignore[arg-type]
-    handle = tto.setup(
-        "bench",
-        metrics_port=None,
-        registry=CollectorRegistry(),
-        tracer_provider=provider if isinstance(provider, TracerProvider) else None,
-    )
-    if not isinstance(provider, TracerProvider):
-        _state.STATE.tracer = provider.get_tracer("tta_observability")
+    handle = b.setup_with(provider, metrics_port=None)
     observed = tto.observed(name="parent")(_parent_of(tto.observed(name="child")(b._work)))
     hand_child = b._hand_written(provider, name="child")
     hand_parent = b._hand_written(provider, _parent_of(hand_child), name="parent")

@@ -143,16 +143,20 @@ def _time_per_call(fn: Callable[[int], int], calls: int) -> float:
     return (perf() - t0) / calls
 
 
+def setup_with(provider: trace.TracerProvider, **settings: Any) -> tto.Handle:
+    """``setup()`` for a benchmark run with ``provider``: passed on when it is the SDK's; the
+    no-op one (the unsampled mode) is not a provider setup() takes, so its tracer is set as the
+    library's directly."""
+    sdk = provider if isinstance(provider, TracerProvider) else None
+    handle = tto.setup("bench", registry=CollectorRegistry(), tracer_provider=sdk, **settings)
+    if sdk is None:
+        _state.STATE.tracer = provider.get_tracer("tta_observability")
+    return handle
+
+
 def run(mode: str, sampler: Sampler | None, calls: int, rounds: int) -> dict[str, float]:
     provider = _provider(sampler)
-    handle = tto.setup(
-        "bench",
-        metrics_port=None,
-        registry=CollectorRegistry(),
-        tracer_provider=provider if isinstance(provider, TracerProvider) else None,
-    )
-    if not isinstance(provider, TracerProvider):
-        _state.STATE.tracer = provider.get_tracer("tta_observability")
+    handle = setup_with(provider, metrics_port=None)
     observed = tto.observed(name="observed")(_work)
     hand = _hand_written(provider)
     lean = _hand_written_lean(provider)
